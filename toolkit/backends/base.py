@@ -1,0 +1,68 @@
+"""The generator protocol every backend implements (transformers, vllm, openai).
+
+Prompts (already chat-formatted text), an optional ``Constraint`` per prompt, ``n``
+samples and sampling parameters in; for every prompt ``n`` completions out, each with its
+token ids, per-token log-probs under the grammar mask (log-softmax over the allowed tokens
+only: the distribution the sample was drawn from, at temperature 1) and unmasked
+(full-vocabulary log-softmax), and the finish reason.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+from grammars.base import Constraint
+from toolkit.registry import Registry
+
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    max_new_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0
+
+
+@dataclass
+class Completion:
+    text: str
+    token_ids: list[int]
+    logprobs: list[float]
+    """Per-token log-probs under the grammar mask (equal to ``unmasked`` without a grammar)."""
+    unmasked_logprobs: list[float]
+    finish_reason: FinishReason
+    prompt_ids: list[int] = field(default_factory=list)
+
+    @property
+    def sum_logprob(self) -> float:
+        return float(sum(self.logprobs))
+
+
+class Generator(ABC):
+    """A text generator; ``generate`` returns ``n`` completions per prompt, in prompt order."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def generate(
+        self,
+        prompts: Sequence[str],
+        constraints: Sequence[Constraint | None] | Constraint | None = None,
+        *,
+        n: int = 1,
+        params: SamplingParams | None = None,
+    ) -> list[list[Completion]]:
+        """``constraints`` is one per prompt, or one shared by all, or None."""
+
+
+BACKENDS: Registry[type[Generator]] = Registry("backend", group="vtk.backends")

@@ -1,0 +1,57 @@
+"""The reasoner extension point: read a verbalized history and candidates, pick one.
+
+A reasoner scores every candidate (higher is better) so that ranking metrics work; its
+pick is the arg-max. ``order`` lets callers shuffle candidate positions per sample (the
+position-bias control) while scores come back in the example's original candidate order.
+Any reasoner on any backend can serve as the Stage 1 oracle.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from toolkit.records import Catalog
+from toolkit.registry import Registry
+
+
+@dataclass(frozen=True)
+class ReasonerInput:
+    """One question: the context text and the candidate item ids, in the order shown."""
+
+    context: str
+    candidates: tuple[str, ...]
+
+
+@dataclass
+class Answer:
+    """Scores in the order of ``ReasonerInput.candidates``; ``pick`` is an index into it,
+    or None when the output was invalid."""
+
+    pick: int | None
+    scores: list[float]
+    raw: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return self.pick is not None
+
+
+class Reasoner(ABC):
+    name: ClassVar[str]
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+
+    @abstractmethod
+    def answer_batch(self, inputs: Sequence[ReasonerInput]) -> list[Answer]:
+        """Answer many questions at once."""
+
+    def answer(self, inp: ReasonerInput) -> Answer:
+        return self.answer_batch([inp])[0]
+
+
+REASONERS: Registry[type[Reasoner]] = Registry("reasoner", group="vtk.reasoners")

@@ -1,0 +1,140 @@
+"""The records every part of vtk speaks: interactions, items, catalogs and histories.
+
+Timestamps are timezone-naive ``datetime`` (local time of the log) or ``None`` when the
+source has no clock (LLMRank Amazon); durations are minutes. ``attrs`` carries whatever
+else a source knows (rating, device, the synthetic generator's ``signal`` flag, codes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Interaction(BaseModel):
+    """One event of one user on one item."""
+
+    model_config = ConfigDict(frozen=True)
+
+    timestamp: datetime | None = None
+    item_id: str
+    event: str
+    duration: float | None = None
+    attrs: dict[str, Any] = Field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "timestamp": None if self.timestamp is None else self.timestamp.isoformat(),
+            "item_id": self.item_id,
+            "event": self.event,
+            "duration": self.duration,
+            "attrs": self.attrs,
+        }
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> Interaction:
+        ts = row.get("timestamp")
+        return cls.model_construct(
+            timestamp=datetime.fromisoformat(ts) if isinstance(ts, str) else ts,
+            item_id=str(row["item_id"]),
+            event=row["event"],
+            duration=row.get("duration"),
+            attrs={k: v for k, v in (row.get("attrs") or {}).items() if v is not None},
+        )
+
+
+class Item(BaseModel):
+    """A catalog entry; ``attrs`` holds domain fields (series, episode, codes, price...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    item_id: str
+    title: str
+    year: int | None = None
+    genres: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    description: str | None = None
+    attrs: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def display_title(self) -> str:
+        """Title with its year, as the paper's template prints it: ``Kolya (1996)``."""
+        return f"{self.title} ({self.year})" if self.year is not None else self.title
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> Item:
+        return cls.model_validate(row)
+
+
+class Catalog:
+    """Items by id. Lookups of unknown ids raise KeyError naming the id."""
+
+    def __init__(self, items: Iterable[Item] = ()):
+        self._items: dict[str, Item] = {}
+        for item in items:
+            self._items[item.item_id] = item
+
+    def add(self, item: Item) -> None:
+        self._items[item.item_id] = item
+
+    def __getitem__(self, item_id: str) -> Item:
+        try:
+            return self._items[item_id]
+        except KeyError:
+            raise KeyError(f"item {item_id!r} is not in the catalog") from None
+
+    def get(self, item_id: str, default: Item | None = None) -> Item | None:
+        return self._items.get(item_id, default)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self._items.values())
+
+    def ids(self) -> list[str]:
+        return list(self._items)
+
+
+class History(BaseModel):
+    """A user's interactions, oldest first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str
+    interactions: tuple[Interaction, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.interactions)
+
+    def item_ids(self) -> list[str]:
+        return [x.item_id for x in self.interactions]
+
+    def last(self, n: int) -> History:
+        """The ``n`` most recent interactions (n <= 0 gives an empty history)."""
+        return History.model_construct(
+            user_id=self.user_id, interactions=self.interactions[-n:] if n > 0 else ()
+        )
+
+
+class Dataset(BaseModel):
+    """What a source reads: histories (oldest first) and the catalog they refer to."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    name: str
+    histories: list[History]
+    catalog: Catalog
+    domain: str = "streaming"
+    has_timestamps: bool = True
+    skipped: dict[str, int] = Field(default_factory=dict)
+    """Rows skipped under ``on_error='skip'``, counted by reason."""

@@ -1,0 +1,29 @@
+"""Verbalizers: template (the baseline), zero_shot, actions, rewrite, heuristic.
+
+``get_verbalizer(name)`` imports the built-ins so that their registration has run.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from toolkit.verbalizers.base import VERBALIZERS, Verbalization, Verbalizer
+
+_BUILTINS = ("template", "heuristic", "zero_shot", "actions", "rewrite")
+
+
+def load_builtins() -> None:
+    for name in _BUILTINS:
+        try:
+            importlib.import_module(f"toolkit.verbalizers.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"toolkit.verbalizers.{name}":
+                raise
+
+
+def get_verbalizer(name: str) -> type[Verbalizer]:
+    load_builtins()
+    return VERBALIZERS.get(name)
+
+
+__all__ = ["VERBALIZERS", "Verbalization", "Verbalizer", "get_verbalizer", "load_builtins"]

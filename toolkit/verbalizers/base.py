@@ -1,0 +1,104 @@
+"""The verbalizer protocol: a history in, a text (plus what it cost) out.
+
+Every verbalizer reports the length of its text in characters and, when a tokenizer is
+given, tokens, together with the template text's lengths for the same history, so that a
+compression ratio (verbalized / template) always has the same denominator.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from toolkit.records import Catalog, History
+from toolkit.registry import Registry
+
+
+class TokenCounter(Protocol):
+    """Anything with a Hugging Face tokenizer's ``encode``."""
+
+    def encode(self, text: str, add_special_tokens: bool = ...) -> list[int]: ...
+
+
+def count_tokens(text: str, tokenizer: TokenCounter | None) -> int | None:
+    if tokenizer is None:
+        return None
+    return len(tokenizer.encode(text, add_special_tokens=False))
+
+
+@dataclass(frozen=True)
+class Verbalization:
+    """A verbalized history and its cost.
+
+    ``compression`` is verbalized / template length, in tokens when both token counts
+    are known, else in characters. ``meta`` holds verbalizer-specific detail (the action
+    program, the structured rewrite, which interaction indices were kept...).
+    """
+
+    text: str
+    chars: int
+    tokens: int | None = None
+    template_chars: int | None = None
+    template_tokens: int | None = None
+    valid: bool = True
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def compression(self) -> float | None:
+        if self.tokens is not None and self.template_tokens:
+            return self.tokens / self.template_tokens
+        if self.template_chars:
+            return self.chars / self.template_chars
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "chars": self.chars,
+            "tokens": self.tokens,
+            "template_chars": self.template_chars,
+            "template_tokens": self.template_tokens,
+            "compression": self.compression,
+            "valid": self.valid,
+            "meta": self.meta,
+        }
+
+
+class Verbalizer(ABC):
+    """Turns a history into text. Subclasses register themselves in ``VERBALIZERS``."""
+
+    name: ClassVar[str] = "base"
+
+    def __init__(self, tokenizer: TokenCounter | None = None):
+        self.tokenizer = tokenizer
+
+    @abstractmethod
+    def verbalize_batch(
+        self, histories: Sequence[History], catalog: Catalog
+    ) -> list[Verbalization]:
+        """Verbalize many histories at once (LLM verbalizers batch their generation)."""
+
+    def verbalize(self, history: History, catalog: Catalog) -> Verbalization:
+        return self.verbalize_batch([history], catalog)[0]
+
+    def measure(
+        self, text: str, history: History, catalog: Catalog, *, valid: bool = True, **meta: Any
+    ) -> Verbalization:
+        """Wrap ``text`` with its lengths and the template lengths of the same history."""
+        from toolkit.verbalizers.template import render_template
+
+        template = render_template(history, catalog)
+        return Verbalization(
+            text=text,
+            chars=len(text),
+            tokens=count_tokens(text, self.tokenizer),
+            template_chars=len(template),
+            template_tokens=count_tokens(template, self.tokenizer),
+            valid=valid,
+            meta=meta,
+        )
+
+
+VERBALIZERS: Registry[type[Verbalizer]] = Registry("verbalizer", group="vtk.verbalizers")
