@@ -102,3 +102,55 @@ class Verbalizer(ABC):
 
 
 VERBALIZERS: Registry[type[Verbalizer]] = Registry("verbalizer", group="vtk.verbalizers")
+
+
+class LLMVerbalizer(Verbalizer):
+    """A verbalizer whose text comes from a constrained LLM call.
+
+    Split into three pure steps so that inference and GRPO training share them:
+    ``prompt`` (the user message), ``constraint`` (the grammar for this history) and
+    ``decode`` (raw model output -> Verbalization, e.g. action codes -> executor). The
+    Stage 1 trainer samples from its policy with the same prompt and constraint and scores
+    ``decode``'s text with the oracle.
+    """
+
+    def __init__(
+        self,
+        generator: Any = None,
+        *,
+        tokenizer: TokenCounter | None = None,
+        domain: str = "streaming",
+        params: Any = None,
+    ):
+        super().__init__(tokenizer)
+        self.generator = generator
+        self.domain = domain
+        self.params = params
+
+    @abstractmethod
+    def prompt(self, history: History, catalog: Catalog) -> str:
+        """The user message for this history."""
+
+    @abstractmethod
+    def constraint(self, history: History, catalog: Catalog) -> Any:
+        """The ``grammars.base.Constraint`` for this history, or None for free text."""
+
+    @abstractmethod
+    def decode(self, output: str, history: History, catalog: Catalog) -> Verbalization:
+        """Turn one raw model output into a Verbalization (``valid=False`` if unusable)."""
+
+    def verbalize_batch(
+        self, histories: Sequence[History], catalog: Catalog
+    ) -> list[Verbalization]:
+        if self.generator is None:
+            raise ValueError(f"{self.name} verbalizer needs a generator (an LLM backend)")
+        prompts = [self.prompt(h, catalog) for h in histories]
+        constraints = [self.constraint(h, catalog) for h in histories]
+        outputs = self.generator.generate(prompts, constraints, n=1, params=self.params)
+        results = []
+        for history, (completion,) in zip(histories, outputs, strict=True):
+            verbalization = self.decode(completion.text, history, catalog)
+            verbalization.meta.setdefault("output", completion.text)
+            verbalization.meta.setdefault("finish_reason", completion.finish_reason)
+            results.append(verbalization)
+        return results
