@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from toolkit.errors import VtkError
 from toolkit.registry import Registry
 
 ConstraintKind = Literal["json_schema", "regex", "choice", "cfg"]
@@ -85,3 +86,56 @@ class Grammar(ABC):
 
 
 GRAMMARS: Registry[type[Grammar]] = Registry("grammar", group="vtk.grammars")
+"""Name -> a ``Grammar`` subclass (built without arguments) or a ready ``Grammar`` instance;
+``grammars.get_grammar`` resolves names, entry points, dotted paths and files."""
+
+
+class GrammarError(VtkError, ValueError):
+    """A grammar that cannot become a constraint (an unenforced schema keyword, a bad file);
+    ``issues`` lists every problem, each with its JSON path inside the schema."""
+
+    def __init__(self, message: str, issues: list[ValidationIssue] | None = None):
+        self.issues = list(issues or [])
+        lines = [message, *(f"  {issue}" for issue in self.issues)]
+        super().__init__("\n".join(lines))
+
+
+def _ordered(value: Any, keep_order: bool = False) -> Any:
+    if isinstance(value, dict):
+        keys = list(value) if keep_order else sorted(value)
+        return {k: _ordered(value[k], keep_order=(k == "properties")) for k in keys}
+    if isinstance(value, list):
+        return [_ordered(v) for v in value]
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """The one text of a JSON value: keys sorted, no spaces, so equal schemas hash equal.
+
+    The members of a schema's ``properties`` keep their order: the engines emit properties
+    in the order the schema lists them, so sorting them would change what the model
+    writes first (a rewrite item's ``count`` before its ``title``).
+
+    >>> canonical_json({"b": 1, "a": [1, 2]})
+    '{"a":[1,2],"b":1}'
+    >>> canonical_json({"type": "object", "properties": {"title": {}, "count": {}}})
+    '{"properties":{"title":{},"count":{}},"type":"object"}'
+    """
+    return json.dumps(_ordered(value), separators=(",", ":"))
+
+
+def context_from_dict(data: Any) -> GrammarContext:
+    """A ``GrammarContext`` from JSON (a ``context`` field of a verbalized row); raises
+    ``ValueError(field, message)`` naming the first bad field."""
+    if not isinstance(data, dict):
+        raise ValueError("context", f"expected an object, got {type(data).__name__}")
+    fields = {"n_interactions": int, "n_candidates": int, "domain": str, "extra": dict}
+    for key, value in data.items():
+        if key not in fields:
+            raise ValueError(f"context.{key}", f"unknown field; known: {', '.join(fields)}")
+        kind = fields[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValueError(f"context.{key}", f"expected {kind.__name__}, got {value!r}")
+        if kind is int and value < 0:
+            raise ValueError(f"context.{key}", f"must not be negative, got {value}")
+    return GrammarContext(**data)

@@ -1,0 +1,165 @@
+"""``rewrite``: a structured summary of one history that the rewrite renderer turns into text.
+
+Built for a 135M model decoding on CPU: short, closed and bounded everywhere, so that an
+output always closes inside its token budget (an unbounded version was seen truncating
+into invalid JSON at 200 tokens). Titles and aspects are enumerations of this history's
+titles (``ctx.extra["titles"]``, most recent first, at most 30) and of the catalog's
+genres/tags (``ctx.extra["aspects"]``); without them they fall back to short strings.
+Free text is plain printable ASCII without quotes or backslashes, so its JSON takes one
+byte (hence at most one token) per character.
+
+Because the enumerations differ per history, so does the schema: the rewrite uses the
+lazily compiling llguidance engine (nothing to compile up front; an eager engine would
+spend 2–8 s per example), which also enforces ``count``'s 1..99 that outlines_core ignores.
+Keys come out in the order of the model's fields: the summary, then the items (title,
+count, signal), then the preferences.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from grammars.base import GRAMMARS, GrammarContext
+from grammars.schema import JsonSchemaGrammar
+
+TEXT_PATTERN = r"^[ !#-\[\]-~]*$"
+"""Printable ASCII except ``"`` and ``\\``: one byte per character inside a JSON string."""
+SUMMARY_MAX = 120
+ITEMS_MAX = 6
+PREFERENCES_MAX = 5
+TITLES_MAX = 30
+ASPECTS_MAX = 40
+TITLE_MAX = 60
+ASPECT_MAX = 30
+
+Signal = Literal["liked", "watched", "disliked", "abandoned"]
+Polarity = Literal["likes", "dislikes"]
+
+
+class AggregatedItem(BaseModel):
+    """Several interactions with one title folded into one line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1)
+    count: int = Field(ge=1, le=99)
+    signal: Signal
+
+
+class Preference(BaseModel):
+    """A genre or tag the user likes or dislikes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    aspect: str = Field(min_length=1)
+    polarity: Polarity
+
+
+class Rewrite(BaseModel):
+    """What the verbalizer LLM writes about one history."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary: str = Field(max_length=SUMMARY_MAX, pattern=TEXT_PATTERN)
+    aggregated_items: list[AggregatedItem] = Field(max_length=ITEMS_MAX)
+    preferences: list[Preference] = Field(max_length=PREFERENCES_MAX)
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """Resolve pydantic's ``$ref``s and drop its ``title``/``description`` annotations."""
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return _inline(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
+    out = {}
+    for key, value in node.items():
+        if key in ("title", "description", "$defs"):
+            continue
+        if key == "properties":
+            out[key] = {name: _inline(sub, defs) for name, sub in value.items()}
+        else:
+            out[key] = _inline(value, defs)
+    return out
+
+
+@lru_cache(maxsize=1)
+def _model_schema_text() -> str:
+    raw = Rewrite.model_json_schema()
+    return json.dumps(_inline(raw, raw.get("$defs", {})))
+
+
+def model_schema() -> dict[str, Any]:
+    """``Rewrite``'s JSON Schema, self-contained and without annotations (a fresh copy)."""
+    return json.loads(_model_schema_text())
+
+
+def _text(limit: int) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": limit, "pattern": TEXT_PATTERN}
+
+
+def distinct(values: Sequence[str], limit: int) -> list[str]:
+    """The first ``limit`` distinct non-empty values, in order.
+
+    >>> distinct(["b", "a", "b", "", "c"], 2)
+    ['b', 'a']
+    """
+    seen: dict[str, None] = {}
+    for value in values:
+        if value and value not in seen:
+            seen[value] = None
+            if len(seen) == limit:
+                break
+    return list(seen)
+
+
+def rewrite_schema(
+    titles: Sequence[str] | None = None, aspects: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """``Rewrite``'s schema with titles/aspects as enumerations when given, else as short
+    ASCII strings (``schemas/rewrite.json``). Enumerations are sorted, so histories with
+    the same titles share one schema text; an empty list (nothing to name) allows no
+    item or preference at all. A title is not cut: the renderer must find it again.
+
+    >>> rewrite_schema(["Heat", "Kolya"])["properties"]["aggregated_items"]["items"][
+    ...     "properties"]["title"]
+    {'enum': ['Heat', 'Kolya']}
+    """
+    schema = model_schema()
+    props = schema["properties"]
+    for key, field, values, limit, length in (
+        ("aggregated_items", "title", titles, TITLES_MAX, TITLE_MAX),
+        ("preferences", "aspect", aspects, ASPECTS_MAX, ASPECT_MAX),
+    ):
+        allowed = None if values is None else sorted(distinct(list(values), limit))
+        if allowed is None:
+            props[key]["items"]["properties"][field] = _text(length)
+        elif allowed:
+            props[key]["items"]["properties"][field] = {"enum": allowed}
+        else:
+            props[key]["maxItems"] = 0
+    return schema
+
+
+@GRAMMARS.register("rewrite")
+class RewriteGrammar(JsonSchemaGrammar):
+    name = "rewrite"
+    description = "summary + aggregated items + preferences, every field bounded"
+    engine: ClassVar[str] = "llguidance"
+
+    def schema(self, ctx: GrammarContext | None) -> dict[str, Any]:
+        extra = ctx.extra if ctx is not None else {}
+        return rewrite_schema(extra.get("titles"), extra.get("aspects"))
+
+    def parse(self, text: str, ctx: GrammarContext | None = None) -> Rewrite:
+        """The output as a ``Rewrite`` (ValueError listing every issue when invalid)."""
+        issues = self.validate(text, ctx)
+        if issues:
+            raise ValueError("; ".join(str(i) for i in issues))
+        return Rewrite.model_validate_json(text)

@@ -1,0 +1,76 @@
+"""``vtk validate``: check LLM outputs in a JSONL file against a grammar, every error listed.
+
+Each line is either a row ``{"output": "<raw model text>", "context": {...}, ...}`` (what
+``vtk verbalize`` writes; ``context`` holds ``GrammarContext`` fields such as
+``n_interactions``) or a bare output, the line itself. Exit 0 when all are valid, 1 when
+any is not, 2 when the file or a row's context cannot be read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def read_outputs(path: Path) -> Iterator[tuple[int, str, Any]]:
+    """``(line, output text, GrammarContext | None)`` per non-empty line; InputError names
+    the file, line and field of anything unreadable."""
+    from grammars.base import context_from_dict
+    from toolkit.errors import InputError
+
+    if not path.is_file():
+        raise InputError.at("file not found", path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError.at(f"not UTF-8 text ({exc.reason})", path) from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not (isinstance(row, dict) and isinstance(row.get("output"), str)):
+            yield lineno, line.strip(), None
+            continue
+        ctx = None
+        if row.get("context") is not None:
+            try:
+                ctx = context_from_dict(row["context"])
+            except ValueError as exc:
+                field, message = exc.args
+                raise InputError.at(message, path, lineno, field) from None
+        yield lineno, row["output"], ctx
+
+
+@click.command("validate")
+@click.option("--grammar", "grammar_name", required=True, help="Grammar name, dotted path or file.")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--quiet", is_flag=True, help="Print only the summary.")
+def command(grammar_name: str, file: Path, quiet: bool) -> None:
+    """Validate the outputs in FILE (JSONL) against a grammar; exit 1 if any is invalid."""
+    from grammars import get_grammar
+
+    grammar = get_grammar(grammar_name)
+    total = valid = 0
+    for lineno, text, ctx in read_outputs(file):
+        total += 1
+        issues = grammar.validate(text, ctx)
+        if not issues:
+            valid += 1
+        elif not quiet:
+            for issue in issues:
+                click.echo(f"{file}:{lineno}: {issue}")
+    invalid = total - valid
+    colour = "red" if invalid else "green"
+    click.secho(
+        f"{valid} valid / {total} total ({invalid} invalid) under grammar {grammar_name}",
+        fg=colour,
+    )
+    if invalid:
+        raise SystemExit(1)
