@@ -1,0 +1,182 @@
+"""Rule-based verbalizations: a sensible starting policy and the warm-start targets.
+
+``heuristic_actions`` writes an action plan from what any log shows (event, duration,
+repeats), never from a source's hidden labels: drop very short plays (autoplay previews,
+abandoned starts), merge runs of one item (binge-watched series), mark liked items and
+enrich the rest with catalog metadata. Codes are found by role in the domain (the code
+whose step is a Drop, an Aggregate, an Annotate, an Enrich), so every domain works.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from toolkit.records import Catalog, History
+from toolkit.verbalizers.base import VERBALIZERS, Verbalization, Verbalizer
+
+POSITIVE_EVENTS = frozenset({"thumb_up", "add_to_list", "like", "purchase"})
+
+
+@dataclass(frozen=True)
+class ActionRules:
+    """Thresholds of the rule-based plan (minutes)."""
+
+    preview_minutes: float = 1.0
+    abandoned_minutes: float = 8.0
+
+
+def _role_codes(domain: str) -> dict[str, str]:
+    from actions import Aggregate, Annotate, Drop, Enrich, get_domain
+
+    dom = get_domain(domain)
+    roles = {"keep": dom.default_code}
+    for code, step in dom.codes.items():
+        kinds = {type(t) for t in step}
+        if Drop in kinds:
+            roles.setdefault("drop", code)
+        elif Aggregate in kinds:
+            roles.setdefault("aggregate", code)
+        elif Annotate in kinds:
+            roles.setdefault("liked", code)
+        elif Enrich in kinds:
+            roles.setdefault("enrich", code)
+    return roles
+
+
+def heuristic_codes(
+    history: History, domain: str = "streaming", rules: ActionRules = ActionRules()
+) -> list[str]:
+    """One code per interaction by the rules above.
+
+    >>> from toolkit.records import History, Interaction
+    >>> h = History(user_id="u", interactions=(
+    ...     Interaction(item_id="a", event="play", duration=0.2),
+    ...     Interaction(item_id="s", event="play", duration=40.0),
+    ...     Interaction(item_id="s", event="play", duration=42.0),
+    ...     Interaction(item_id="b", event="thumb_up")))
+    >>> heuristic_codes(h)
+    ['drop', 'series', 'series', 'liked']
+    """
+    roles = _role_codes(domain)
+    xs = history.interactions
+    codes = []
+    for i, x in enumerate(xs):
+        same_as_neighbour = (i > 0 and xs[i - 1].item_id == x.item_id) or (
+            i + 1 < len(xs) and xs[i + 1].item_id == x.item_id
+        )
+        if x.duration is not None and x.duration < rules.abandoned_minutes and "drop" in roles:
+            codes.append(roles["drop"])
+        elif same_as_neighbour and "aggregate" in roles:
+            codes.append(roles["aggregate"])
+        elif x.event in POSITIVE_EVENTS and "liked" in roles:
+            codes.append(roles["liked"])
+        else:
+            codes.append(roles.get("enrich", roles["keep"]))
+    return codes
+
+
+@VERBALIZERS.register("heuristic_actions")
+class HeuristicActionsVerbalizer(Verbalizer):
+    """The rule-based action plan, run by the executor."""
+
+    name = "heuristic_actions"
+
+    def __init__(self, tokenizer=None, *, domain: str = "streaming", **_: object):
+        super().__init__(tokenizer)
+        self.domain = domain
+
+    def target(self, history: History, catalog: Catalog) -> str:
+        """The plan as the JSON the ``action_plan`` grammar accepts (warm-start target)."""
+        return json.dumps(heuristic_codes(history, self.domain), separators=(",", ":"))
+
+    def verbalize_batch(
+        self, histories: Sequence[History], catalog: Catalog
+    ) -> list[Verbalization]:
+        from toolkit.verbalizers.actions import plan_to_verbalization
+
+        return [
+            plan_to_verbalization(self.target(h, catalog), h, catalog, self.domain, self.tokenizer)
+            for h in histories
+        ]
+
+
+POSITIVE_SIGNAL = "liked"
+
+
+def heuristic_rewrite(
+    history: History, catalog: Catalog, rules: ActionRules = ActionRules()
+) -> dict:
+    """A rule-based rewrite (as the ``rewrite`` grammar's JSON object): the most watched or
+    liked titles, most recent first, and the genres of liked items as preferences."""
+    from grammars.rewrite import ASPECTS_MAX, ITEMS_MAX, PREFERENCES_MAX, SUMMARY_MAX, TITLES_MAX
+    from toolkit.verbalizers.rewrite import history_aspects, history_titles
+
+    allowed_titles = set(history_titles(history, catalog)[:TITLES_MAX])
+    allowed_aspects = set(history_aspects(history, catalog)[:ASPECTS_MAX])
+
+    counts: Counter[str] = Counter()
+    signal: dict[str, str] = {}
+    liked_aspects: Counter[str] = Counter()
+    disliked_aspects: Counter[str] = Counter()
+    order: dict[str, int] = {}
+    for i, x in enumerate(history.interactions):
+        item = catalog.get(x.item_id)
+        if item is None:
+            continue
+        if x.duration is not None and x.duration < rules.abandoned_minutes:
+            continue
+        title = item.display_title
+        if title not in allowed_titles:
+            continue
+        counts[title] += 1
+        order[title] = i
+        if x.event in POSITIVE_EVENTS:
+            signal[title] = "liked"
+            liked_aspects.update(item.genres)
+        elif x.event in ("thumb_down", "dislike"):
+            signal[title] = "disliked"
+            disliked_aspects.update(item.genres)
+        else:
+            signal.setdefault(title, "watched")
+    recent = sorted(counts, key=lambda t: (-(signal[t] == "liked"), -order[t]))[:ITEMS_MAX]
+    likes = [a for a, _ in liked_aspects.most_common() if a in allowed_aspects][:3]
+    dislikes = [
+        a for a, _ in disliked_aspects.most_common() if a in allowed_aspects and a not in likes
+    ][:2]
+    prefs = [{"aspect": a, "polarity": "likes"} for a in likes]
+    prefs += [{"aspect": a, "polarity": "dislikes"} for a in dislikes]
+    summary = "Likes " + ", ".join(likes) if likes else "Mixed history"
+    return {
+        "summary": summary[:SUMMARY_MAX],
+        "aggregated_items": [
+            {"title": t, "count": min(counts[t], 99), "signal": signal[t]} for t in recent
+        ],
+        "preferences": prefs[:PREFERENCES_MAX],
+    }
+
+
+@VERBALIZERS.register("heuristic_rewrite")
+class HeuristicRewriteVerbalizer(Verbalizer):
+    """The rule-based rewrite, rendered like the LLM's."""
+
+    name = "heuristic_rewrite"
+
+    def __init__(self, tokenizer=None, *, domain: str = "streaming", **_: object):
+        super().__init__(tokenizer)
+        self.domain = domain
+
+    def target(self, history: History, catalog: Catalog) -> str:
+        return json.dumps(heuristic_rewrite(history, catalog), separators=(",", ":"))
+
+    def verbalize_batch(
+        self, histories: Sequence[History], catalog: Catalog
+    ) -> list[Verbalization]:
+        from toolkit.verbalizers.rewrite import decode_rewrite
+
+        return [
+            decode_rewrite(self.target(h, catalog), h, catalog, self.domain, self)
+            for h in histories
+        ]
