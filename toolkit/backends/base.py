@@ -20,9 +20,15 @@ from toolkit.registry import Registry
 FinishReason = Literal["stop", "length"]
 
 
+DEFAULT_MAX_NEW_TOKENS = 256
+"""The budget of an unconstrained prompt when the request names none."""
+
+
 @dataclass(frozen=True)
 class SamplingParams:
-    max_new_tokens: int = 256
+    max_new_tokens: int | None = None
+    """None: each prompt's constraint's ``max_tokens`` (the budget inside which its grammar
+    always closes), or ``DEFAULT_MAX_NEW_TOKENS`` without a constraint."""
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0
@@ -31,6 +37,19 @@ class SamplingParams:
     @property
     def greedy(self) -> bool:
         return self.temperature <= 0
+
+    def budget(self, constraint: Constraint | None) -> int:
+        """New tokens one prompt may take: the request's budget capped by the grammar's.
+
+        >>> SamplingParams().budget(Constraint("choice", '["A"]', max_tokens=2))
+        2
+        >>> SamplingParams(max_new_tokens=9).budget(None)
+        9
+        """
+        limit = constraint.max_tokens if constraint is not None else None
+        if self.max_new_tokens is None:
+            return limit if limit is not None else DEFAULT_MAX_NEW_TOKENS
+        return self.max_new_tokens if limit is None else min(self.max_new_tokens, limit)
 
 
 @dataclass

@@ -1,0 +1,311 @@
+"""The transformers backend: batched, left-padded sampling under Outlines grammars, with
+the masked and the unmasked log-prob of every sampled token.
+
+How the log-probs are measured. A recorder is the first of vtk's logits processors, so it
+sees each step's raw logits (float32; vtk turns transformers' own processors such as a
+repetition penalty off). It keeps, per row, the log-sum-exp over all tokens and over the
+tokens the grammar allows at that step, and one step later the raw logit of the token that
+was sampled: ``masked = logit - lse(allowed)``, ``unmasked = logit - lse(all)``. Nothing
+of size ``[steps, rows, vocab]`` is kept (``output_logits`` would hold ~6 MB per step at
+32 rows of SmolLM2's 49k vocabulary).
+
+Temperature, top-k and top-p act after the recorder, so the log-probs are always those of
+the temperature-1 grammar-masked policy: at temperature 1 without top-k/top-p they are
+exactly the distribution the token was drawn from; otherwise they are the policy's own
+log-probs (what a policy-gradient trainer scores), not the sampler's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from grammars.base import Constraint
+from toolkit.backends.base import BACKENDS, Completion, Generator, SamplingParams
+from toolkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+NEUTRAL_PROCESSING = {
+    "repetition_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "encoder_repetition_penalty": 1.0,
+    "typical_p": 1.0,
+    "epsilon_cutoff": 0.0,
+    "eta_cutoff": 0.0,
+}
+"""Overrides a model's generation config may set: the recorder must see raw logits."""
+
+
+def as_row_constraints(
+    constraints: Sequence[Constraint | None] | Constraint | None, n_prompts: int
+) -> list[Constraint | None]:
+    """One constraint (or None) per prompt from the protocol's three accepted forms.
+
+    >>> as_row_constraints(None, 2)
+    [None, None]
+    """
+    if constraints is None or isinstance(constraints, Constraint):
+        return [constraints] * n_prompts
+    rows = list(constraints)
+    if len(rows) != n_prompts:
+        raise ValueError(
+            f"got {len(rows)} constraints for {n_prompts} prompts; give one per prompt"
+        )
+    return rows
+
+
+class LogprobRecorder:
+    """A logits processor that applies the grammar mask and records, per step and row,
+    ``lse(all)``, ``lse(allowed)`` and (one step late) the sampled token's raw logit."""
+
+    def __init__(self, mask: Any = None):
+        self.mask = mask
+        self.lse_all: list[torch.Tensor] = []
+        self.lse_allowed: list[torch.Tensor] = []
+        self.chosen: list[torch.Tensor] = []
+        self._raw: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self._raw is not None:
+            self.chosen.append(self._raw.gather(1, input_ids[:, -1:]).squeeze(1))
+        lse_all = scores.logsumexp(-1)
+        if self.mask:
+            masked = self.mask(input_ids, scores.clone())
+            lse_allowed = masked.logsumexp(-1)
+        else:
+            masked, lse_allowed = scores, lse_all
+        self._raw = scores
+        self.lse_all.append(lse_all)
+        self.lse_allowed.append(lse_allowed)
+        return masked
+
+    def finish(self, new_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(masked, unmasked)`` log-probs ``[rows, steps]`` given the generated tokens."""
+        import torch
+
+        steps = min(len(self.lse_all), new_tokens.size(1))
+        if self._raw is not None and len(self.chosen) < steps:
+            self.chosen.append(self._raw.gather(1, new_tokens[:, steps - 1 : steps]).squeeze(1))
+        chosen = torch.stack(self.chosen[:steps], 1)
+        masked = chosen - torch.stack(self.lse_allowed[:steps], 1)
+        unmasked = chosen - torch.stack(self.lse_all[:steps], 1)
+        return masked, unmasked
+
+
+class RowBudgets:
+    """Stopping criterion: row ``i`` is done after ``budgets[i]`` new tokens."""
+
+    def __init__(self, budgets: Sequence[int], prompt_width: int):
+        self.budgets = list(budgets)
+        self.prompt_width = prompt_width
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        import torch
+
+        budgets = torch.tensor(self.budgets, device=input_ids.device)
+        return (input_ids.size(1) - self.prompt_width) >= budgets
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None, device: Any = None) -> Iterator[None]:
+    """Seed torch's sampler for the block only (the global RNG state is restored)."""
+    import torch
+
+    if seed is None:
+        yield
+        return
+    cuda = getattr(device, "type", None) == "cuda"
+    devices = [device.index or 0] if cuda else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+@BACKENDS.register("transformers")
+class TransformersGenerator(Generator):
+    """``model.generate`` with Outlines grammar masks, on CPU or one GPU.
+
+    ``chat``: prompts are user messages wrapped in the tokenizer's chat template (else
+    plain text). ``batch_size`` counts rows (prompts x ``n``) per ``generate`` call: a
+    call holds ``max(1, batch_size // n)`` prompts. ``generate_kwargs`` go to
+    ``model.generate`` as they are (e.g. ``min_new_tokens`` for benchmarks).
+
+    Completions end with the end-of-sequence token when ``finish_reason == "stop"`` (its
+    log-prob is part of the sample's probability); ``text`` leaves it out. A row's budget
+    is ``params.budget(constraint)``: the grammar's ``max_tokens`` unless the request
+    asks for fewer.
+    """
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        chat: bool = True,
+        batch_size: int = 8,
+        generate_kwargs: dict[str, Any] | None = None,
+    ):
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if chat and not getattr(tokenizer, "chat_template", None):
+            raise ConfigError(
+                f"tokenizer {getattr(tokenizer, 'name_or_path', '')!r} has no chat template; "
+                "pass chat=False to send prompts as plain text"
+            )
+        self.model = model
+        self.tokenizer = tokenizer
+        self.chat = chat
+        self.batch_size = batch_size
+        self.generate_kwargs = dict(generate_kwargs or {})
+        self.eos_ids = self._eos_ids()
+        pad = tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else self.eos_ids[0]
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str | Path = "embedded",
+        *,
+        dtype: str = "float32",
+        device: str | None = None,
+        **kwargs: Any,
+    ) -> TransformersGenerator:
+        """Load ``model`` (a folder, a LoRA adapter folder, or ``"embedded"``) and wrap it."""
+        from toolkit.models import load_model
+
+        lm, tokenizer = load_model(model, dtype=dtype, device=device)
+        return cls(lm, tokenizer, **kwargs)
+
+    def _eos_ids(self) -> list[int]:
+        """The tokenizer's end token (what grammars end with) and the model's stop ids."""
+        ids = [self.tokenizer.eos_token_id]
+        config_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        if isinstance(config_eos, int):
+            ids.append(config_eos)
+        elif config_eos:
+            ids.extend(config_eos)
+        return list(dict.fromkeys(i for i in ids if i is not None))
+
+    def encode(self, prompt: str) -> list[int]:
+        """The prompt's token ids, chat template applied when ``chat``."""
+        if self.chat:
+            messages = [{"role": "user", "content": prompt}]
+            text = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+            return list(self.tokenizer(text, add_special_tokens=False).input_ids)
+        return list(self.tokenizer(prompt).input_ids)
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        constraints: Sequence[Constraint | None] | Constraint | None = None,
+        *,
+        n: int = 1,
+        params: SamplingParams | None = None,
+    ) -> list[list[Completion]]:
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        params = params or SamplingParams()
+        if params.max_new_tokens is not None and params.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {params.max_new_tokens}")
+        rows = as_row_constraints(constraints, len(prompts))
+        encoded = [self.encode(p) for p in prompts]
+        per_call = max(1, self.batch_size // n)
+        out: list[list[Completion]] = []
+        with seeded(params.seed, self.model.device):
+            for start in range(0, len(prompts), per_call):
+                end = start + per_call
+                out += self.generate_ids(encoded[start:end], rows[start:end], n=n, params=params)
+        return out
+
+    def generate_ids(
+        self,
+        prompt_ids: Sequence[Sequence[int]],
+        constraints: Sequence[Constraint | None],
+        *,
+        n: int,
+        params: SamplingParams,
+    ) -> list[list[Completion]]:
+        """One ``model.generate`` call over already-encoded prompts (left-padded here)."""
+        import torch
+        from transformers import LogitsProcessorList, StoppingCriteriaList
+
+        from toolkit.backends.constraints import GrammarMask
+
+        # each prompt repeated n times (what num_return_sequences does, but greedy too)
+        rows = [list(ids) for ids in prompt_ids for _ in range(n)]
+        width = max(len(ids) for ids in rows)
+        device = self.model.device
+        input_ids = torch.tensor(
+            [[self.pad_id] * (width - len(ids)) + ids for ids in rows], device=device
+        )
+        attention = torch.tensor(
+            [[0] * (width - len(ids)) + [1] * len(ids) for ids in rows], device=device
+        )
+        row_constraints = [c for c in constraints for _ in range(n)]
+        budgets = [params.budget(c) for c in row_constraints]
+        recorder = LogprobRecorder(GrammarMask(row_constraints, self.tokenizer))
+        sampling: dict[str, Any] = {"do_sample": not params.greedy}
+        if not params.greedy:
+            sampling.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k)
+        kwargs = {
+            **NEUTRAL_PROCESSING,
+            **sampling,
+            "max_new_tokens": max(budgets),
+            "pad_token_id": self.pad_id,
+            "eos_token_id": self.eos_ids,
+            "return_dict_in_generate": True,
+            **self.generate_kwargs,
+        }
+        output = self.model.generate(
+            input_ids=input_ids,
+            attention_mask=attention,
+            logits_processor=LogitsProcessorList([recorder]),
+            stopping_criteria=StoppingCriteriaList([RowBudgets(budgets, width)]),
+            **kwargs,
+        )
+        new_tokens = output.sequences[:, width:]
+        masked, unmasked = recorder.finish(new_tokens)
+        completions = [
+            self._completion(
+                new_tokens[row].tolist(),
+                masked[row].tolist(),
+                unmasked[row].tolist(),
+                budgets[row],
+                rows[row],
+            )
+            for row in range(new_tokens.size(0))
+        ]
+        return [completions[i * n : (i + 1) * n] for i in range(len(prompt_ids))]
+
+    def _completion(
+        self,
+        tokens: list[int],
+        masked: list[float],
+        unmasked: list[float],
+        budget: int,
+        prompt_ids: list[int],
+    ) -> Completion:
+        """Cut a row at its first end token (kept) or at its budget."""
+        end = next((i for i, t in enumerate(tokens[:budget]) if t in self.eos_ids), None)
+        if end is None:
+            keep, reason, body = min(budget, len(tokens)), "length", None
+        else:
+            keep, reason, body = end + 1, "stop", end
+        ids = tokens[:keep]
+        text = self.tokenizer.decode(ids[:body], skip_special_tokens=True)
+        return Completion(
+            text=text,
+            token_ids=ids,
+            logprobs=masked[:keep],
+            unmasked_logprobs=unmasked[:keep],
+            finish_reason=reason,  # type: ignore[arg-type]
+            prompt_ids=prompt_ids,
+        )
