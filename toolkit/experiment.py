@@ -1,0 +1,467 @@
+"""Experiments: a named set of rows (verbalizer x reasoner, trained or not) on one task set.
+
+``run_experiment(config, out_dir)`` prepares the tasks, trains each distinct Stage 1 and
+Stage 2 configuration once (a finished run found in ``out_dir/runs`` is reused, so an
+interrupted experiment resumes), verbalizes the evaluation split once per verbalizer,
+asks every reasoner, and hands the rows to ``toolkit.report.write_report``. Settings are
+chosen on the validation split by the user; the experiment only ever *reports* on the
+split named in ``eval.split``, it tunes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from toolkit.records import Catalog
+from toolkit.tasks import RerankExample, TaskSet
+
+Table = Literal["1", "2", "ours", "context"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSpec(_Strict):
+    source: str = "synthetic"
+    path: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    tasks: dict[str, Any] = Field(default_factory=dict)
+    """``toolkit.tasks.TaskConfig`` fields (max_history, train_per_user, negatives, seed)."""
+
+
+class EvalSpec(_Strict):
+    split: Literal["val", "test"] = "test"
+    limit: int | None = Field(40, ge=1)
+    reasoners: list[str] = Field(default_factory=lambda: ["embedding", "llm"])
+    batch_size: int = Field(8, ge=1)
+    free_text_tokens: int = Field(96, ge=8)
+    """Budget of free-text (zero-shot) verbalizations; grammars bound the others."""
+    n_boot: int = Field(1000, ge=0)
+    examples: int = Field(3, ge=0)
+
+
+class RowSpec(_Strict):
+    """One configuration. ``train`` holds Stage 1 overrides (None: the verbalizer is used
+    as is); ``reasoner_train`` trains a Stage 2 reasoner on ``template`` text or on this
+    row's ``verbalizer`` text; ``scorer`` makes a non-LLM context row."""
+
+    name: str
+    table: Table = "1"
+    verbalizer: str = "template"
+    train: dict[str, Any] | None = None
+    reasoner: str | None = None
+    reasoner_train: Literal["template", "verbalizer"] | None = None
+    reasoner_overrides: dict[str, Any] = Field(default_factory=dict)
+    scorer: str | None = None
+
+
+class ExperimentConfig(_Strict):
+    name: str = "experiment"
+    seed: int = 0
+    data: DataSpec = Field(default_factory=DataSpec)
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+    stage1: dict[str, Any] = Field(default_factory=dict)
+    """Defaults of every Stage 1 run (a ``VerbalizerTrainConfig`` without data/output)."""
+    stage2: dict[str, Any] = Field(default_factory=dict)
+    rows: list[RowSpec]
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` wins; nested dicts merge. ``deep_merge({"a": {"b": 1}}, {"a": {"c": 2}})``
+    gives ``{"a": {"b": 1, "c": 2}}``."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _key(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+class Runner:
+    """Holds the caches of one experiment run (trained models, verbalizations, reasoners)."""
+
+    def __init__(self, config: ExperimentConfig, out_dir: Path, *, progress: bool = True):
+        self.config = config
+        self.out = Path(out_dir)
+        self.progress = progress
+        self.tasks: TaskSet | None = None
+        self.examples: list[RerankExample] = []
+        self._stage1: dict[str, Path] = {}
+        self._stage2: dict[str, Path] = {}
+        self._texts: dict[str, list[Any]] = {}
+        self._reasoners: dict[str, Any] = {}
+        self.training: list[dict[str, Any]] = []
+        self.log_lines: list[str] = []
+
+    def say(self, message: str) -> None:
+        self.log_lines.append(message)
+        if self.progress:
+            from rich.console import Console
+
+            Console(stderr=True).print(f"[bold cyan]vtk[/] {message}")
+
+    # ---- data -----------------------------------------------------------------------
+    def prepare(self) -> TaskSet:
+        from toolkit.sources import read_source
+        from toolkit.tasks import TaskConfig, prepare_tasks
+
+        data = self.config.data
+        task_dir = self.out / "tasks"
+        if not (task_dir / "meta.json").is_file():
+            dataset = read_source(data.source, data.path, **data.options)
+            cfg = TaskConfig(**{"seed": self.config.seed, **data.tasks})
+            prepare_tasks(dataset, task_dir, cfg)
+        self.tasks = TaskSet.load(task_dir)
+        examples = self.tasks.split(self.config.eval.split)
+        limit = self.config.eval.limit
+        self.examples = examples[:limit] if limit else examples
+        return self.tasks
+
+    # ---- training -------------------------------------------------------------------
+    def stage1(self, verbalizer: str, overrides: dict[str, Any]) -> Path:
+        from trainers.config import VerbalizerTrainConfig
+        from trainers.run import FINAL
+        from trainers.stage1 import train_verbalizer
+
+        spec = deep_merge(self.config.stage1, overrides)
+        spec = deep_merge(spec, {"verbalizer": {"name": verbalizer}})
+        key = f"s1-{verbalizer}-{_key(spec)}"
+        if key in self._stage1:
+            return self._stage1[key]
+        out = self.out / "runs" / key
+        spec = deep_merge(spec, {"data": {"tasks": str(self.out / "tasks")}})
+        spec["output_dir"] = str(out)
+        config = VerbalizerTrainConfig.model_validate(spec)
+        if not (out / FINAL / "vtk.json").is_file():
+            self.say(f"Stage 1: training the {verbalizer} verbalizer ({key})")
+            train_verbalizer(config, overwrite=True, progress=self.progress)
+        self._record_curve(key, "verbalizer", out)
+        self._stage1[key] = out / FINAL
+        return out / FINAL
+
+    def stage2(self, text_from: str, model: Path | None, overrides: dict[str, Any]) -> Path:
+        from trainers.config import ReasonerTrainConfig
+        from trainers.run import FINAL
+        from trainers.stage2 import train_reasoner
+
+        frozen = {"name": text_from, "model": str(model) if model else None}
+        spec = deep_merge(deep_merge(self.config.stage2, overrides), {"verbalizer": frozen})
+        key = f"s2-{text_from}-{_key(spec)}"
+        if key in self._stage2:
+            return self._stage2[key]
+        out = self.out / "runs" / key
+        spec = deep_merge(spec, {"data": {"tasks": str(self.out / "tasks")}})
+        spec["output_dir"] = str(out)
+        config = ReasonerTrainConfig.model_validate(spec)
+        if not (out / FINAL / "vtk.json").is_file():
+            self.say(f"Stage 2: training the reasoner on {text_from} text ({key})")
+            train_reasoner(config, overwrite=True, progress=self.progress)
+        self._record_curve(key, "reasoner", out)
+        self._stage2[key] = out / FINAL
+        return out / FINAL
+
+    def _record_curve(self, name: str, stage: str, out: Path) -> None:
+        from trainers.run import METRICS
+
+        if any(t["name"] == name for t in self.training):
+            return
+        curve = []
+        path = out / METRICS
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                row = json.loads(line)
+                if "reward" in row and "step" in row:
+                    curve.append(row)
+        self.training.append({"name": name, "stage": stage, "curve": curve})
+
+    # ---- verbalize and answer -------------------------------------------------------
+    def verbalize(self, name: str, model: Path | None) -> list[Any]:
+        from toolkit.verbalizers import get_verbalizer
+        from toolkit.verbalizers.base import LLMVerbalizer
+
+        key = f"{name}@{model}"
+        if key in self._texts:
+            return self._texts[key]
+        assert self.tasks is not None
+        cls = get_verbalizer(name)
+        domain = self.tasks.domain
+        ev = self.config.eval
+        if issubclass(cls, LLMVerbalizer):
+            from toolkit.backends.base import SamplingParams
+            from toolkit.backends.transformers_backend import TransformersGenerator
+
+            generator = TransformersGenerator.from_pretrained(
+                str(model) if model else "embedded", batch_size=ev.batch_size
+            )
+            params = SamplingParams(temperature=0.0, max_new_tokens=ev.free_text_tokens)
+            verbalizer = cls(generator, tokenizer=generator.tokenizer, domain=domain, params=params)
+        else:
+            from toolkit.models import load_tokenizer
+
+            tokenizer = load_tokenizer()
+            verbalizer = cls(tokenizer) if name == "template" else cls(tokenizer, domain=domain)
+        self.say(f"verbalizing {len(self.examples)} examples with {name}")
+        out: list[Any] = []
+        histories = [ex.history for ex in self.examples]
+        for start in _progress(range(0, len(histories), ev.batch_size), name, self.progress):
+            out += verbalizer.verbalize_batch(
+                histories[start : start + ev.batch_size], self.tasks.catalog
+            )
+        self._texts[key] = out
+        return out
+
+    def reasoner(self, name: str, model: Path | None = None) -> Any:
+        from toolkit.reasoners import get_reasoner
+
+        key = f"{name}@{model}"
+        if key not in self._reasoners:
+            assert self.tasks is not None
+            cls = get_reasoner(name)
+            kwargs: dict[str, Any] = {}
+            if name == "llm":
+                kwargs = {"model_path": str(model) if model else None, "domain": self.tasks.domain}
+                kwargs["seed"] = self.config.seed
+            self._reasoners[key] = cls(self.tasks.catalog, **kwargs)
+        return self._reasoners[key]
+
+
+def _progress(it: Any, label: str, show: bool) -> Any:
+    if not show:
+        return it
+    from tqdm.auto import tqdm
+
+    return tqdm(it, desc=label, leave=False)
+
+
+def _mean(values: list[float]) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def strategies(verbalizations: list[Any], examples: list[RerankExample], catalog: Catalog) -> dict:
+    """What a verbalizer did: kept/dropped interactions (a rewrite "keeps" the interactions
+    of the titles it names), aggregated runs, enrichment fields, preferences, and how often
+    it dropped the interactions a source flags as noise vs signal."""
+    kept_total = dropped_total = runs = prefs = 0
+    enriched: dict[str, int] = {}
+    noise = [0, 0]
+    signal = [0, 0]
+    for v, ex in zip(verbalizations, examples, strict=True):
+        meta = v.meta
+        n = len(ex.history)
+        if "rewrite" in meta:
+            titles = {a["title"] for a in meta["rewrite"]["aggregated_items"]}
+            kept = {
+                i
+                for i, x in enumerate(ex.history.interactions)
+                if (item := catalog.get(x.item_id)) is not None and item.display_title in titles
+            }
+            prefs += len(meta["rewrite"]["preferences"])
+        else:
+            kept = set(meta.get("kept", range(n)))
+        runs += int(meta.get("aggregated_runs", 0) or 0)
+        for f, c in (meta.get("enriched_fields") or {}).items():
+            enriched[f] = enriched.get(f, 0) + c
+        kept_total += len(kept)
+        dropped_total += n - len(kept)
+        for i, x in enumerate(ex.history.interactions):
+            flag = x.attrs.get("signal")
+            if flag is None:
+                continue
+            bucket = signal if flag else noise
+            bucket[0] += i not in kept
+            bucket[1] += 1
+    return {
+        "kept": kept_total,
+        "dropped": dropped_total,
+        "aggregated_runs": runs,
+        "enriched_fields": enriched,
+        "preferences": prefs,
+        "noise_drop_rate": noise[0] / noise[1] if noise[1] else None,
+        "signal_drop_rate": signal[0] / signal[1] if signal[1] else None,
+    }
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out_dir: str | Path,
+    *,
+    config_path: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run every row and write the report; return the results dict (``report.json``)."""
+    from toolkit.evaluation import evaluate, relative_change
+
+    started = time.time()
+    runner = Runner(config, Path(out_dir), progress=progress)
+    tasks = runner.prepare()
+    ex = runner.examples
+    runner.say(f"{len(ex)} {config.eval.split} examples from {config.data.source}")
+    rows: list[dict[str, Any]] = []
+    results: dict[str, Any] = {}  # row name -> EvalResult
+    compression: dict[str, list[float]] = {}
+    strategy: dict[str, Any] = {}
+    samples: dict[str, list[str]] = {}
+    for i, spec in enumerate(config.rows, 1):
+        runner.say(f"row {i}/{len(config.rows)}: {spec.name}")
+        t0 = time.time()
+        if spec.scorer is not None:
+            from toolkit.baselines import BASELINES
+
+            scorer = BASELINES.get(spec.scorer)(seed=config.seed).fit(
+                tasks.split("train"), tasks.catalog
+            )
+            res = evaluate(spec.name, ex, [scorer.score(e) for e in ex], n_boot=config.eval.n_boot)
+            rows.append(_row(spec, spec.scorer, "-", res, None, None, {"wall_s": time.time() - t0}))
+            results[spec.name] = res
+            continue
+        v_model = runner.stage1(spec.verbalizer, spec.train) if spec.train is not None else None
+        texts = runner.verbalize(spec.verbalizer, v_model)
+        label = f"{spec.verbalizer}{' (trained)' if v_model else ''}"
+        compression[label] = [v.compression for v in texts if v.compression is not None]
+        if any("kept" in v.meta or "rewrite" in v.meta for v in texts):
+            strategy.setdefault(label, strategies(texts, ex, tasks.catalog))
+        samples.setdefault(label, [v.text for v in texts[: config.eval.examples]])
+        reasoners: list[tuple[str, Path | None]] = []
+        if spec.reasoner_train is not None:
+            text_from = "template" if spec.reasoner_train == "template" else spec.verbalizer
+            r_model = runner.stage2(
+                text_from, v_model if text_from != "template" else None, spec.reasoner_overrides
+            )
+            reasoners.append(("llm", r_model))
+        else:
+            names = [spec.reasoner] if spec.reasoner else config.eval.reasoners
+            reasoners += [(n, None) for n in names]
+        for r_name, r_model in reasoners:
+            from toolkit.reasoners.base import ReasonerInput
+
+            t1 = time.time()
+            reasoner = runner.reasoner(r_name, r_model)
+            if hasattr(reasoner, "positions"):  # position statistics per row, not cumulative
+                from toolkit.reasoners.positions import PositionStats
+
+                reasoner.positions = PositionStats()
+            answers = []
+            inputs = [ReasonerInput(v.text, e.candidates) for v, e in zip(texts, ex, strict=True)]
+            for start in range(0, len(inputs), config.eval.batch_size):
+                answers += reasoner.answer_batch(inputs[start : start + config.eval.batch_size])
+            picks = [a.pick if v.valid else None for a, v in zip(answers, texts, strict=True)]
+            r_label = r_name + (" (trained)" if r_model else "")
+            name = spec.name if len(reasoners) == 1 else f"{spec.name} | {r_name}"
+            res = evaluate(name, ex, [a.scores for a in answers], picks, n_boot=config.eval.n_boot)
+            results[name] = res
+            base_name = _baseline_name(config, r_name)
+            base = results.get(base_name)
+            change = None
+            if base is not None and base is not res:
+                hits = [o.hit for o in res.outcomes if o.discovery]
+                base_hits = [o.hit for o in base.outcomes if o.discovery]
+                change = relative_change(hits, base_hits, n=config.eval.n_boot).to_json()
+            positions = reasoner.positions.summary() if hasattr(reasoner, "positions") else None
+            extras = {
+                "compression": _mean(compression[label]),
+                "tokens": _mean([v.tokens for v in texts]),
+                "valid_rate": sum(v.valid for v in texts) / len(texts),
+                "wall_s": time.time() - t1 + (t1 - t0 if r_name == reasoners[0][0] else 0),
+                "positions": positions,
+            }
+            trained = {
+                "verbalizer": str(v_model) if v_model else None,
+                "reasoner": str(r_model) if r_model else None,
+            }
+            rows.append(_row(spec, label, r_label, res, change, base_name, extras, trained))
+    examples = [
+        {
+            "example_id": e.example_id,
+            "raw": runner.verbalize("template", None)[k].text,
+            "outputs": {label: texts[k] for label, texts in samples.items()},
+        }
+        for k, e in enumerate(ex[: config.eval.examples])
+    ]
+    out = {
+        "name": config.name,
+        "config_path": config_path,
+        "machine": machine(),
+        "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+        "wall_s": time.time() - started,
+        "data": {
+            "source": config.data.source,
+            "split": config.eval.split,
+            "n_eval": len(ex),
+            "max_history": tasks.meta.get("config", {}).get("max_history"),
+            "domain": tasks.domain,
+        },
+        "rows": rows,
+        "training": runner.training,
+        "compression": compression,
+        "examples": examples,
+        "strategies": strategy,
+        "notes": [
+            f"Every number comes from this run on {len(ex)} {config.eval.split} examples; "
+            "intervals are 95% bootstrap intervals over examples.",
+            "Relative change compares Recall@1 on discovery targets with the template "
+            "verbalizer read by the same (untrained) reasoner, paired by example.",
+        ],
+    }
+    from toolkit.report import summary_lines, write_report
+
+    out["report"] = str(write_report(out, Path(out_dir)))
+    out["summary"] = summary_lines(out, Path(out["report"]))
+    return out
+
+
+def _baseline_name(config: ExperimentConfig, reasoner: str) -> str:
+    """The template row read by the same untrained reasoner."""
+    for spec in config.rows:
+        untrained = spec.train is None and spec.reasoner_train is None and spec.scorer is None
+        if spec.verbalizer == "template" and untrained:
+            names = [spec.reasoner] if spec.reasoner else config.eval.reasoners
+            if reasoner in names:
+                return spec.name if len(names) == 1 else f"{spec.name} | {reasoner}"
+    return ""
+
+
+def _row(
+    spec: RowSpec,
+    verbalizer: str,
+    reasoner: str,
+    res: Any,
+    change: dict | None,
+    baseline: str | None,
+    extras: dict[str, Any],
+    trained: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "name": res.name,
+        "table": spec.table,
+        "verbalizer": verbalizer,
+        "reasoner": reasoner,
+        "trained": trained or {"verbalizer": None, "reasoner": None},
+        "metrics": {k: m.to_json() for k, m in res.metrics.items()},
+        "change": change,
+        "baseline": baseline or None,
+        "extras": extras,
+    }
+
+
+def machine() -> str:
+    import os
+
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+    return f"{os.cpu_count()}-core {platform.machine()} {device}, torch {torch.__version__}"

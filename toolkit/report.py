@@ -1,0 +1,429 @@
+"""The experiment report: Markdown for people, JSON for programs, PNG plots for the eye.
+
+``write_report`` turns the runner's results dict into ``report.md``, ``report.json`` and up to
+three plots in ``out_dir``. Every verdict it prints (beat / indistinguishable / worse, flagged
+position bias, "drops noise more often than signal") is computed from the numbers it is given,
+so a report can never claim more than its intervals support. Each file is written atomically;
+other files already in ``out_dir`` are left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from toolkit.io import atomic_file, write_json
+
+DASH = "–"
+DISCOVERY = "recall@1/discovery"
+TABLES = (
+    ("1", "Table 1"),
+    ("2", "Table 2"),
+    ("ours", "Our rows"),
+    ("context", "Context (non-LLM baselines)"),
+)
+COLORS = {"1": "tab:blue", "2": "tab:orange", "ours": "tab:green", "context": "tab:gray"}
+EXAMPLE_CHARS = 280
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def fmt_num(value: float | None, digits: int = 3) -> str:
+    """A number, or an en dash when it is missing.
+
+    >>> fmt_num(0.31234), fmt_num(None)
+    ('0.312', '–')
+    """
+    return DASH if value is None else f"{value:.{digits}f}"
+
+
+def fmt_ci(metric: dict[str, Any] | None, *, pct: bool = False) -> str:
+    """``value [lo, hi]``; signed percentages with ``pct`` (for relative changes).
+
+    >>> fmt_ci({"value": 0.125, "lo": -0.02, "hi": 0.3}, pct=True)
+    '+12.5% [-2.0%, +30.0%]'
+    >>> fmt_ci({"value": 0.5, "lo": None, "hi": None}), fmt_ci(None)
+    ('0.500', '–')
+    """
+    if not metric or metric.get("value") is None:
+        return DASH
+
+    def one(x: float) -> str:
+        return f"{x:+.1%}" if pct else f"{x:.3f}"
+
+    text = one(metric["value"])
+    if metric.get("lo") is not None and metric.get("hi") is not None:
+        text += f" [{one(metric['lo'])}, {one(metric['hi'])}]"
+    return text
+
+
+def fmt_secs(seconds: float | None) -> str:
+    """Seconds, or minutes and seconds once there are more than 60.
+
+    >>> fmt_secs(75.2), fmt_secs(3.14)
+    ('1m 15s', '3.1 s')
+    """
+    if seconds is None:
+        return DASH
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m {secs:02d}s"
+
+
+def cell(text: object, limit: int | None = None) -> str:
+    """Text safe inside a Markdown table cell: pipes escaped, newlines as ``<br>``.
+
+    >>> cell("a|b\\nc")
+    'a\\\\|b<br>c'
+    """
+    text = DASH if text is None else str(text)
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text.replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
+
+
+def _pct(value: float | None) -> str:
+    return DASH if value is None else f"{value:.0%}"
+
+
+def _int(value: object) -> str:
+    return DASH if value is None else str(value)
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _table(header: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in body]
+
+
+# ------------------------------------------------------------------------------ verdicts
+
+
+def verdict(change: dict[str, Any] | None) -> str:
+    """``beat`` (interval above 0), ``worse`` (below 0), ``indistinguishable`` (spans 0), or
+    ``untested`` when there is no interval to judge by.
+
+    >>> verdict({"value": 0.1, "lo": 0.02, "hi": 0.2}), verdict({"value": 0, "lo": -1, "hi": 1})
+    ('beat', 'indistinguishable')
+    """
+    if not change or change.get("lo") is None or change.get("hi") is None:
+        return "untested"
+    if change["lo"] > 0:
+        return "beat"
+    if change["hi"] < 0:
+        return "worse"
+    return "indistinguishable"
+
+
+def _trained(row: dict[str, Any]) -> list[str]:
+    return [k for k, v in (row.get("trained") or {}).items() if v]
+
+
+def _component(row: dict[str, Any], key: str) -> str:
+    name = row.get(key) or DASH
+    return f"{name} (trained)" if (row.get("trained") or {}).get(key) else name
+
+
+# -------------------------------------------------------------------------------- sections
+
+
+def _summary(results: dict[str, Any]) -> list[str]:
+    data = results.get("data") or {}
+    details = ", ".join(
+        f"{k.replace('_', ' ')} {data[k]}" for k in ("split", "max_history") if k in data
+    )
+    text = (
+        f"Run on {results.get('machine') or 'an unknown machine'}, started "
+        f"{results.get('started') or DASH}, wall time {fmt_secs(results.get('wall_s'))}. "
+        f"Data: {data.get('source') or DASH}" + (f" ({details})" if details else "") + ", "
+        f"{data.get('n_eval', DASH)} evaluation examples; "
+        f"{len(results.get('rows') or [])} rows. Intervals are 95% bootstrap intervals; "
+        "relative changes are in Recall@1 on discovery targets against each row's baseline."
+    )
+    if results.get("config_path"):
+        text += f" Config: `{results['config_path']}`."
+    return [f"# Experiment report: {results.get('name') or 'unnamed'}", "", text, ""]
+
+
+def _row_cells(row: dict[str, Any]) -> list[str]:
+    metrics, extras = row.get("metrics") or {}, row.get("extras") or {}
+    change = fmt_ci(row.get("change"), pct=True)
+    if row.get("change") and row.get("baseline"):
+        change += f" vs {row['baseline']}"
+    valid = (metrics.get("valid") or {}).get("value", extras.get("valid_rate"))
+    return [
+        cell(row.get("name")),
+        cell(_component(row, "verbalizer")),
+        cell(_component(row, "reasoner")),
+        fmt_ci(metrics.get(DISCOVERY)),
+        cell(change),
+        fmt_ci(metrics.get("recall@1")),
+        _pct(valid),
+        fmt_num(extras.get("compression"), 2),
+        fmt_num(extras.get("tokens"), 1),
+        fmt_secs(extras.get("wall_s")),
+    ]
+
+
+ROW_HEADER = (
+    "Row", "Verbalizer", "Reasoner", "Recall@1 discovery [95% CI]", "Change vs baseline [95% CI]",
+    "Recall@1", "Valid", "Compression", "Tokens", "Wall",
+)  # fmt: skip
+
+
+def _tables(rows: list[dict[str, Any]]) -> list[str]:
+    out: list[str] = []
+    for key, title in TABLES:
+        chosen = [r for r in rows if str(r.get("table")) == key]
+        if chosen:
+            out += [f"## {title}", "", *_table(ROW_HEADER, [_row_cells(r) for r in chosen]), ""]
+    return out
+
+
+def _honesty(rows: list[dict[str, Any]]) -> list[str]:
+    out = ["## Honesty", ""]
+    phrases = {
+        "beat": "**beat** {b} (the whole interval of the change is above 0)",
+        "indistinguishable": "is **indistinguishable** from {b} (the interval spans 0)",
+        "worse": "was **worse** than {b} (the whole interval is below 0)",
+        "untested": "has **no interval** against {b}, so no claim is made",
+    }
+    trained = [r for r in rows if _trained(r)]
+    for row in trained:
+        base = f"`{row['baseline']}`" if row.get("baseline") else "a baseline"
+        what = " and ".join(_trained(row))
+        text = phrases[verdict(row.get("change"))].format(b=base)
+        change = fmt_ci(row.get("change"), pct=True)
+        out.append(f"- `{row['name']}` (trained {what}) {text}: change {change}.")
+    if not trained:
+        out.append("No row has a trained component.")
+    return [*out, ""]
+
+
+def _positions(rows: list[dict[str, Any]]) -> list[str]:
+    body = []
+    for row in rows:
+        pos = (row.get("extras") or {}).get("positions")
+        if not pos or not pos.get("counts"):
+            continue
+        total = sum(pos["counts"]) or 1
+        dist = " ".join(f"{i}:{c / total:.0%}" for i, c in enumerate(pos["counts"]))
+        flag = "**flagged**: " + "; ".join(pos.get("reasons") or ["concentrated"])
+        body.append(
+            [
+                cell(row["name"]),
+                cell(row.get("reasoner")),
+                dist,
+                _pct(pos.get("max_share")),
+                flag if pos.get("flagged") else "ok",
+            ]
+        )
+    if not body:
+        return ["## Position bias", "", "No position statistics were recorded.", ""]
+    header = ("Row", "Reasoner", "Share of picks by shown position", "Max share", "Verdict")
+    return ["## Position bias", "", *_table(header, body), ""]
+
+
+def _strategies(strategies: dict[str, dict[str, Any]]) -> list[str]:
+    if not strategies:
+        return []
+    body, lines = [], []
+    for name, s in strategies.items():
+        fields = ", ".join(f"{k} ({v})" for k, v in (s.get("enriched_fields") or {}).items())
+        noise, signal = s.get("noise_drop_rate"), s.get("signal_drop_rate")
+        body.append(
+            [
+                cell(name),
+                *(_int(s.get(k)) for k in ("dropped", "kept", "aggregated_runs")),
+                cell(fields or DASH),
+                _int(s.get("preferences")),
+                _pct(noise),
+                _pct(signal),
+            ]
+        )
+        if noise is not None and signal is not None:
+            yes = "yes" if noise > signal else "no"
+            lines.append(
+                f"- `{name}` drops noise more often than signal: {yes} "
+                f"(noise {noise:.0%}, signal {signal:.0%})."
+            )
+    header = ("Row", "Dropped", "Kept", "Aggregated runs", "Enriched fields", "Preferences",
+              "Noise dropped", "Signal dropped")  # fmt: skip
+    return ["## Strategies", "", *_table(header, body), "", *([*lines, ""] if lines else [])]
+
+
+def _examples(examples: list[dict[str, Any]]) -> list[str]:
+    if not examples:
+        return []
+    names = list(dict.fromkeys(n for ex in examples for n in ex.get("outputs") or {}))
+    body = [
+        [cell(ex.get("example_id")), cell(ex.get("raw"), EXAMPLE_CHARS)]
+        + [cell((ex.get("outputs") or {}).get(n), EXAMPLE_CHARS) for n in names]
+        for ex in examples
+    ]
+    header = ["Example", "Raw history (excerpt)", *(cell(n) for n in names)]
+    return ["## Examples", "", *_table(header, body), ""]
+
+
+# ----------------------------------------------------------------------------------- plots
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """Save a figure under a temporary name, then rename it: no half-written PNGs."""
+    import matplotlib.pyplot as plt
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return path
+
+
+def _figure(ncols: int, width: float = 5.0) -> tuple[Any, list[Any]]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, 3.8), squeeze=False)
+    return fig, list(axes[0])
+
+
+def plot_training(training: list[dict[str, Any]] | None, path: Path) -> Path | None:
+    """Reward (solid) and accuracy (dashed) against step, one panel per stage."""
+    runs = [t for t in training or [] if t.get("curve")]
+    if not runs:
+        return None
+    stages = list(dict.fromkeys(t.get("stage") or "training" for t in runs))
+    fig, axes = _figure(len(stages))
+    for ax, stage in zip(axes, stages, strict=True):
+        for run in (t for t in runs if (t.get("stage") or "training") == stage):
+            steps = [p["step"] for p in run["curve"]]
+            (line,) = ax.plot(
+                steps, [_nan(p.get("reward")) for p in run["curve"]], label=run["name"]
+            )
+            acc = [p for p in run["curve"] if p.get("accuracy") is not None]
+            if acc:
+                xs, ys = [p["step"] for p in acc], [p["accuracy"] for p in acc]
+                ax.plot(xs, ys, "--", color=line.get_color(), label=f"{run['name']} acc.")
+        ax.set(title=f"{stage} training", xlabel="step", ylabel="reward / accuracy")
+        ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_compression(compression: dict[str, list[float]] | None, path: Path) -> Path | None:
+    """One histogram of compression ratios per verbalizer row."""
+    series = {k: v for k, v in (compression or {}).items() if v}
+    if not series:
+        return None
+    fig, axes = _figure(len(series), width=3.5)
+    for ax, (name, ratios) in zip(axes, series.items(), strict=True):
+        ax.hist(ratios, bins=min(20, max(5, len(ratios) // 3)), color="tab:blue")
+        ax.set(title=name, xlabel="compression ratio", ylabel="examples")
+    return _save(fig, path)
+
+
+def plot_recall(rows: list[dict[str, Any]] | None, path: Path) -> Path | None:
+    """Recall@1 on discovery targets with its interval, one bar per row, colored by table."""
+    bars = [r for r in rows or [] if ((r.get("metrics") or {}).get(DISCOVERY) or {}).get("value")
+            is not None]  # fmt: skip
+    if not bars:
+        return None
+    fig, (ax,) = _figure(1, width=max(5.0, 0.6 * len(bars)))
+    metrics = [r["metrics"][DISCOVERY] for r in bars]
+    values = [m["value"] for m in metrics]
+    low = [m["value"] - (m["lo"] if m.get("lo") is not None else m["value"]) for m in metrics]
+    high = [(m["hi"] if m.get("hi") is not None else m["value"]) - m["value"] for m in metrics]
+    err = [low, high]
+    colors = [COLORS.get(str(r.get("table")), "tab:purple") for r in bars]
+    ax.bar(range(len(bars)), values, yerr=err, color=colors, capsize=3)
+    ax.set_xticks(range(len(bars)), [r["name"] for r in bars], rotation=45, ha="right")
+    ax.set(ylabel="Recall@1 (discovery)", title="Recall@1 on discovery targets, 95% CI")
+    import matplotlib.patches as mpatches
+
+    seen = dict.fromkeys(str(r.get("table")) for r in bars)
+    ax.legend(
+        handles=[
+            mpatches.Patch(color=COLORS.get(t, "tab:purple"), label=dict(TABLES).get(t, t))
+            for t in seen
+        ]
+    )
+    return _save(fig, path)
+
+
+PLOTS: dict[str, tuple[str, Callable[[Any, Path], Path | None]]] = {
+    "training_curves.png": ("training", plot_training),
+    "compression_hist.png": ("compression", plot_compression),
+    "recall_bars.png": ("rows", plot_recall),
+}
+
+
+# ------------------------------------------------------------------------------ entry points
+
+
+def write_report(results: dict[str, Any], out_dir: Path) -> Path:
+    """Write report.md, report.json and the plots into ``out_dir``; return report.md's path.
+
+    A plot whose data is empty is skipped (and a stale copy from an earlier run removed)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "report.json", results)
+    plots = []
+    for filename, (key, plot) in PLOTS.items():
+        if plot(results.get(key), out_dir / filename):
+            plots.append(filename)
+        else:
+            (out_dir / filename).unlink(missing_ok=True)
+    rows = results.get("rows") or []
+    lines = _summary(results) + _tables(rows) + _honesty(rows) + _positions(rows)
+    lines += _strategies(results.get("strategies") or {}) + _examples(results.get("examples") or [])
+    if results.get("notes"):
+        lines += ["## Notes", "", *(f"- {n}" for n in results["notes"]), ""]
+    if plots:
+        lines += ["## Plots", "", *(f"![{p[:-4]}]({p})" for p in plots), ""]
+    path = out_dir / "report.md"
+    with atomic_file(path) as fh:
+        fh.write("\n".join(lines).rstrip() + "\n")
+    return path
+
+
+def summary_lines(results: dict[str, Any], report_path: Path | None = None) -> list[str]:
+    """A few console lines: the best learned row against its baseline, and where the report is."""
+    rows = results.get("rows") or []
+
+    def score(row: dict[str, Any]) -> float:
+        value = ((row.get("metrics") or {}).get(DISCOVERY) or {}).get("value")
+        return float("-inf") if value is None else value
+
+    learned = [r for r in rows if _trained(r)]
+    lines = []
+    if learned:
+        best = max(learned, key=score)
+        base = next((r for r in rows if r.get("name") == best.get("baseline")), None)
+        lines.append(
+            f"best learned row: {best['name']}: Recall@1 discovery "
+            f"{fmt_ci(best['metrics'].get(DISCOVERY))}"
+            + (f" vs {base['name']} {fmt_ci(base['metrics'].get(DISCOVERY))}" if base else "")
+        )
+        lines.append(
+            f"change {fmt_ci(best.get('change'), pct=True)}: {verdict(best.get('change'))}"
+        )
+    else:
+        lines.append(f"no learned rows; {len(rows)} rows evaluated")
+    if report_path is not None:
+        lines.append(f"report: {report_path}")
+    return lines
