@@ -1,0 +1,123 @@
+"""Training metrics: one JSON line per log step, TensorBoard when installed, a progress line.
+
+TRL averages its metrics over each logging window and hands them to ``on_log``; this
+callback appends them to ``metrics.jsonl`` (appending on resume, so a resumed run's file
+continues the step count), mirrors the scalars to TensorBoard when the ``tensorboard``
+package is importable, and prints a one-line summary per log step.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from transformers import TrainerCallback
+
+SUMMARY = (
+    ("reward", "reward {:.3f}"),
+    ("reward_std", "± {:.3f}"),
+    ("accuracy", "acc {:.3f}"),
+    ("verbalizer/compression", "ratio {:.2f}"),
+    ("frac_reward_zero_std", "zero-std {:.2f}"),
+    ("kl", "kl {:.4f}"),
+    ("logprobs/sampler_gap", "gap {:.2f}"),
+    ("time/step", "{:.1f} s/step"),
+)
+"""Keys shown in the progress line, in order, with their formats."""
+
+
+def tensorboard_available() -> bool:
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def clean(logs: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe scalars: NaN/inf become None, tensors become floats.
+
+    >>> clean({"a": 1.5, "b": float("nan"), "c": "x"})
+    {'a': 1.5, 'b': None, 'c': 'x'}
+    """
+    out: dict[str, Any] = {}
+    for key, value in logs.items():
+        if hasattr(value, "item"):
+            value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        out[key] = value
+    return out
+
+
+def progress_line(step: int, max_steps: int, logs: dict[str, Any]) -> str:
+    """``step 3/10  reward 0.520 ± 0.310  acc 0.500 ...`` from whichever keys are present.
+
+    >>> progress_line(3, 10, {"reward": 0.5, "accuracy": 0.25})
+    'step 3/10  reward 0.500  acc 0.250'
+    """
+    parts = [f"step {step}/{max_steps}"]
+    for key, fmt in SUMMARY:
+        value = logs.get(key)
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            parts.append(fmt.format(value))
+    return "  ".join(parts).replace("  ± ", " ± ")
+
+
+class MetricsCallback(TrainerCallback):
+    """Writes every log dict to JSONL (+ TensorBoard) and prints a progress line."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        tensorboard_dir: str | Path | None = None,
+        progress: bool = True,
+        stream: TextIO | None = None,
+        extra: dict[str, Any] | None = None,
+    ):
+        self.path = Path(path)
+        self.progress = progress
+        self.stream = stream
+        self.extra = dict(extra or {})
+        self._writer: Any = None
+        if tensorboard_dir is not None and tensorboard_available():
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(tensorboard_dir))
+        self._start = time.time()
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any
+    ) -> None:
+        if not logs or not state.is_world_process_zero:
+            return
+        row = {"step": state.global_step, "time": round(time.time() - self._start, 3)}
+        row.update(self.extra)
+        row.update(clean(logs))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+        if self._writer is not None:
+            for key, value in row.items():
+                if isinstance(value, (int, float)) and key != "step":
+                    self._writer.add_scalar(key, value, state.global_step)
+            self._writer.flush()
+        if self.progress:
+            print(
+                progress_line(state.global_step, state.max_steps, row),
+                file=self.stream or sys.stderr,
+            )
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a ``metrics.jsonl`` (empty when the file does not exist)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]

@@ -1,0 +1,217 @@
+"""The part both stages share: policy in, GRPO run, checkpoints, final model out.
+
+A stage builds a ``StagePlan`` (training rows, the prompt -> constraint table, the TRL
+reward function, what to record about the result) and ``run_stage`` does the rest:
+load the policy, run the warm-start hook, attach LoRA, train with
+``VtkGRPOTrainer`` (resuming from the last checkpoint on request), log metrics and save
+the final adapter (or merged model) with its tokenizer where ``toolkit.models.load_model``
+reads it. Layout of ``output_dir``::
+
+    config.yaml      the resolved config
+    metrics.jsonl    one row per log step (appended on resume)
+    checkpoints/     TRL/transformers checkpoints (checkpoint-N)
+    final/           adapter_config.json + adapter weights + tokenizer + vtk.json
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from toolkit.errors import ConfigError
+from trainers.config import ModelSettings, _StageConfig, grpo_args
+from trainers.logging import MetricsCallback
+from trainers.rollout import ConstrainedRollout, GeneratorFactory, PromptTable
+from trainers.warm_start import apply_warm_start
+
+if TYPE_CHECKING:
+    from trainers.grpo import VtkGRPOTrainer
+
+FINAL = "final"
+CHECKPOINTS = "checkpoints"
+METRICS = "metrics.jsonl"
+
+
+@dataclass
+class StagePlan:
+    """Everything stage-specific that ``run_stage`` needs."""
+
+    stage: str
+    config: _StageConfig
+    rows: list[dict[str, Any]]
+    """Training rows: ``prompt`` (the user message) plus the columns the reward reads."""
+    table: PromptTable
+    reward: Callable[..., list[float]]
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Written to ``final/vtk.json`` so loaders know what the model was trained as."""
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    final_dir: Path
+    global_step: int
+    metrics_path: Path
+    trainer: Any = None
+
+
+def model_reference(path: str) -> str:
+    """How a saved adapter names its base: ``embedded`` stays portable, a local folder
+    becomes absolute (so the adapter loads from any working directory)."""
+    from toolkit.models import EMBEDDED_NAME
+
+    if path in ("embedded", EMBEDDED_NAME):
+        return "embedded"
+    local = Path(path).expanduser()
+    return str(local.resolve()) if local.exists() else path
+
+
+def load_policy(settings: ModelSettings) -> tuple[Any, Any]:
+    from toolkit.models import load_model
+
+    return load_model(settings.path, dtype=settings.dtype)
+
+
+def prepare_output(output_dir: Path, *, resume: bool, overwrite: bool) -> Path | None:
+    """Check the output folder; return the checkpoint to resume from (or None)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    checkpoints = output_dir / CHECKPOINTS
+    previous = (output_dir / METRICS).exists() or checkpoints.exists()
+    if resume:
+        last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+        if last is None:
+            raise ConfigError(f"{checkpoints}: no checkpoint to resume from (drop --resume)")
+        return Path(last)
+    if previous and not overwrite:
+        raise ConfigError(
+            f"{output_dir} holds a previous run; pass --resume to continue it, "
+            "--overwrite to start again, or another --out"
+        )
+    if previous:
+        shutil.rmtree(checkpoints, ignore_errors=True)
+        (output_dir / METRICS).unlink(missing_ok=True)
+        shutil.rmtree(output_dir / FINAL, ignore_errors=True)
+    return None
+
+
+def build_trainer(
+    plan: StagePlan,
+    model: Any,
+    tokenizer: Any,
+    *,
+    generator_factory: GeneratorFactory | None = None,
+    callbacks: Sequence[Any] = (),
+) -> VtkGRPOTrainer:
+    from datasets import Dataset
+    from transformers import PrinterCallback
+
+    from trainers.grpo import VtkGRPOTrainer
+    from trainers.rollout import transformers_generator
+
+    config = plan.config
+    factory = generator_factory or transformers_generator(config.grpo.rollout_batch_size)
+    rollout = ConstrainedRollout(plan.table, factory, logprobs=config.logprobs)
+    peft_config = config.model.lora.to_peft() if config.model.lora is not None else None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*rollout_func.*experimental")
+        trainer = VtkGRPOTrainer(
+            model=model,
+            reward_funcs=[plan.reward],
+            args=grpo_args(config, config.output_dir / CHECKPOINTS),
+            train_dataset=Dataset.from_list(plan.rows),
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            rollout_func=rollout,
+            logprobs=config.logprobs,
+            callbacks=list(callbacks),
+        )
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def save_final(trainer: Any, tokenizer: Any, plan: StagePlan, final_dir: Path) -> None:
+    """The adapter (``adapter_config.json`` naming its base) or, with ``merge``, the merged
+    model; plus the tokenizer and ``vtk.json``. Written atomically."""
+    import json
+
+    from peft import PeftModel
+
+    from toolkit.io import atomic_dir, write_json
+
+    config = plan.config
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    is_peft = isinstance(model, PeftModel)
+    with atomic_dir(final_dir) as tmp:
+        if is_peft and not config.merge:
+            model.save_pretrained(tmp)
+            cfg_path = tmp / "adapter_config.json"
+            adapter = json.loads(cfg_path.read_text())
+            adapter["base_model_name_or_path"] = model_reference(config.model.path)
+            cfg_path.write_text(json.dumps(adapter, indent=2))
+        else:
+            (model.merge_and_unload() if is_peft else model).save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_json(
+            tmp / "vtk.json",
+            {
+                "stage": plan.stage,
+                "base_model": model_reference(config.model.path),
+                "merged": not is_peft or config.merge,
+                "logprobs": config.logprobs,
+                "global_step": trainer.state.global_step,
+                **plan.meta,
+            },
+        )
+
+
+def run_stage(
+    plan: StagePlan,
+    *,
+    model: Any = None,
+    tokenizer: Any = None,
+    checkpoint: Path | None = None,
+    progress: bool = True,
+    generator_factory: GeneratorFactory | None = None,
+    callbacks: Sequence[Any] = (),
+) -> TrainResult:
+    """Train one stage end to end (from ``checkpoint`` when given, see
+    ``prepare_output``) and save its final model; return where things went."""
+    from toolkit.io import atomic_file
+
+    config = plan.config
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out / "config.yaml") as fh:
+        yaml.safe_dump(config.model_dump(mode="json"), fh, sort_keys=False)
+    if model is None:
+        model, tokenizer = load_policy(config.model)
+    if tokenizer is None:
+        raise ValueError("run_stage needs the tokenizer that goes with the model")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    # on resume too: the checkpoint's adapter was trained on the warm-started base
+    model = apply_warm_start(config.warm_start, model, tokenizer, plan)
+    metrics = MetricsCallback(
+        out / METRICS,
+        tensorboard_dir=out / "tensorboard",
+        progress=progress,
+        extra={"stage": plan.stage, "logprobs": config.logprobs},
+    )
+    trainer = build_trainer(
+        plan,
+        model,
+        tokenizer,
+        generator_factory=generator_factory,
+        callbacks=[metrics, *callbacks],
+    )
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    final = out / FINAL
+    save_final(trainer, tokenizer, plan, final)
+    return TrainResult(out, final, trainer.state.global_step, out / METRICS, trainer)
