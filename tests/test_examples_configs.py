@@ -17,10 +17,11 @@ EXAMPLES = sorted((ROOT / "examples").rglob("*.yaml")) + sorted((ROOT / "example
 
 def config_models() -> dict[str, type]:
     """Command -> the pydantic model its ``--config`` file is read into."""
+    from toolkit.experiment import ExperimentConfig
     from toolkit.tasks import TaskConfig
     from trainers.config import STAGE_CONFIGS
 
-    models: dict[str, type] = {"vtk data prepare": TaskConfig}
+    models: dict[str, type] = {"vtk data prepare": TaskConfig, "vtk experiment": ExperimentConfig}
     for stage, model in STAGE_CONFIGS.items():
         models[f"vtk train {stage}"] = model
     return models

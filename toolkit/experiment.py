@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from toolkit.records import Catalog
 from toolkit.tasks import RerankExample, TaskSet
@@ -73,6 +73,34 @@ class ExperimentConfig(_Strict):
     """Defaults of every Stage 1 run (a ``VerbalizerTrainConfig`` without data/output)."""
     stage2: dict[str, Any] = Field(default_factory=dict)
     rows: list[RowSpec]
+
+    @model_validator(mode="after")
+    def _check_stages(self) -> ExperimentConfig:
+        """Validate every Stage 1/2 configuration the rows will run, before any training."""
+        from pydantic import ValidationError
+
+        from trainers.config import ReasonerTrainConfig, VerbalizerTrainConfig
+
+        problems = []
+        stub = {"data": {"tasks": "."}, "output_dir": "."}
+        for row in self.rows:
+            checks = []
+            if row.train is not None:
+                spec = deep_merge(deep_merge(self.stage1, row.train), stub)
+                checks.append((VerbalizerTrainConfig, spec))
+            if row.reasoner_train is not None:
+                spec = deep_merge(deep_merge(self.stage2, row.reasoner_overrides), stub)
+                checks.append((ReasonerTrainConfig, spec))
+            for model, spec in checks:
+                try:
+                    model.model_validate(spec)
+                except ValidationError as exc:
+                    for err in exc.errors():
+                        loc = ".".join(str(p) for p in err["loc"])
+                        problems.append(f"row {row.name!r}: {loc}: {err['msg']}")
+        if problems:
+            raise ValueError("; ".join(dict.fromkeys(problems)))
+        return self
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,93 @@
+"""The experiment runner on rows that need no LLM: tasks, verbalizers, oracle, report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from toolkit.errors import ConfigError
+from toolkit.experiment import ExperimentConfig, deep_merge, run_experiment, strategies
+
+
+def test_deep_merge_nested_override_wins():
+    assert deep_merge({"a": {"b": 1, "c": 1}, "d": 1}, {"a": {"c": 2}}) == {
+        "a": {"b": 1, "c": 2},
+        "d": 1,
+    }
+
+
+def test_config_rejects_a_bad_stage_override():
+    with pytest.raises(ValueError, match="grpo.max_steps"):
+        ExperimentConfig.model_validate(
+            {"rows": [{"name": "x", "verbalizer": "rewrite", "train": {"grpo": {"max_steps": 0}}}]}
+        )
+
+
+def test_shipped_presets_validate():
+    from toolkit.cli.demo import PRESET
+    from toolkit.config import load_config
+
+    config = load_config(ExperimentConfig, PRESET)
+    names = {row.name for row in config.rows}
+    assert {"template", "zero-shot", "actions (trained)", "rewrite (trained)"} <= names
+    with pytest.raises(ConfigError):
+        load_config(ExperimentConfig, PRESET, ["rows.0.bogus=1"])
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("exp")
+    config = ExperimentConfig.model_validate(
+        {
+            "name": "tiny",
+            "data": {
+                "source": "synthetic",
+                "options": {"n_users": 30, "history_length": [10, 14]},
+                "tasks": {"max_history": 12, "train_per_user": 1},
+            },
+            "eval": {"limit": 20, "reasoners": ["embedding"], "n_boot": 100},
+            "rows": [
+                {"name": "popularity", "table": "context", "scorer": "popularity"},
+                {"name": "template", "verbalizer": "template"},
+                {"name": "heuristic actions", "table": "ours", "verbalizer": "heuristic_actions"},
+                {"name": "heuristic rewrite", "table": "ours", "verbalizer": "heuristic_rewrite"},
+            ],
+        }
+    )
+    return out, run_experiment(config, out, progress=False)
+
+
+def test_run_writes_report_with_every_row(small_run):
+    out, results = small_run
+    report = (out / "report.md").read_text()
+    for name in ("popularity", "template", "heuristic actions", "heuristic rewrite"):
+        assert name in report
+    saved = json.loads((out / "report.json").read_text())
+    assert [r["name"] for r in saved["rows"]] == [r["name"] for r in results["rows"]]
+    row = next(r for r in results["rows"] if r["name"] == "heuristic rewrite")
+    assert row["baseline"] == "template"
+    assert row["change"] is not None
+    metric = row["metrics"]["recall@1/discovery"]
+    assert metric["lo"] <= metric["value"] <= metric["hi"]
+    assert 0 < row["extras"]["compression"] < 1
+
+
+def test_heuristic_drops_noise_more_than_signal(small_run):
+    _, results = small_run
+    s = results["strategies"]["heuristic_actions"]
+    assert s["noise_drop_rate"] > s["signal_drop_rate"]
+    assert results["strategies"]["template"]["dropped"] == 0
+
+
+def test_strategies_counts_rewrite_titles_as_kept(small_run):
+    from toolkit.tasks import TaskSet
+    from toolkit.verbalizers.heuristic import HeuristicRewriteVerbalizer
+
+    out, _ = small_run
+    tasks = TaskSet.load(out / "tasks")
+    ex = tasks.split("test")[:5]
+    texts = HeuristicRewriteVerbalizer().verbalize_batch([e.history for e in ex], tasks.catalog)
+    s = strategies(texts, ex, tasks.catalog)
+    assert s["kept"] + s["dropped"] == sum(len(e.history) for e in ex)
+    assert s["preferences"] >= 0
