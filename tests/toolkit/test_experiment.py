@@ -18,7 +18,7 @@ def test_deep_merge_nested_override_wins():
 
 
 def test_config_rejects_a_bad_stage_override():
-    with pytest.raises(ValueError, match="grpo.max_steps"):
+    with pytest.raises(ValueError, match=r"grpo\.max_steps"):
         ExperimentConfig.model_validate(
             {"rows": [{"name": "x", "verbalizer": "rewrite", "train": {"grpo": {"max_steps": 0}}}]}
         )
