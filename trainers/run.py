@@ -149,7 +149,9 @@ def save_final(trainer: Any, tokenizer: Any, plan: StagePlan, final_dir: Path) -
     model = trainer.accelerator.unwrap_model(trainer.model)
     is_peft = isinstance(model, PeftModel)
     with atomic_dir(final_dir) as tmp:
-        if is_peft and not config.merge:
+        # a warm start changed the base weights: an adapter alone would load on the
+        # original base, so the result is saved merged
+        if is_peft and not config.merge and config.warm_start is None:
             model.save_pretrained(tmp)
             cfg_path = tmp / "adapter_config.json"
             adapter = json.loads(cfg_path.read_text())
@@ -163,7 +165,7 @@ def save_final(trainer: Any, tokenizer: Any, plan: StagePlan, final_dir: Path) -
             {
                 "stage": plan.stage,
                 "base_model": model_reference(config.model.path),
-                "merged": not is_peft or config.merge,
+                "merged": not is_peft or config.merge or config.warm_start is not None,
                 "logprobs": config.logprobs,
                 "global_step": trainer.state.global_step,
                 **plan.meta,

@@ -78,6 +78,7 @@ def sft(model: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: SFTSet
             per_device_train_batch_size=settings.batch_size,
             max_length=settings.max_length,
             completion_only_loss=True,
+            activation_checkpointing=False,
             lr_scheduler_type="constant",
             save_strategy="no",
             report_to="none",

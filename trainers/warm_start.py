@@ -25,4 +25,6 @@ def apply_warm_start(name: str | None, model: Any, tokenizer: Any, plan: Any) ->
     """Run the named warm start (none when ``name`` is None) and return the model."""
     if name is None:
         return model
+    import trainers.sft  # noqa: F401  (registers the built-in "heuristic")
+
     return WARM_STARTS.get(name)(model, tokenizer, plan)

@@ -1,0 +1,71 @@
+"""The heuristic warm start: SFT targets are grammar-valid, SFT moves the weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.trainers.conftest import GenreOracle
+from trainers.config import VerbalizerTrainConfig
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory, tokenizer):
+    from toolkit.sources import read_source
+    from toolkit.tasks import TaskConfig, TaskSet, prepare_tasks
+    from toolkit.verbalizers.actions import ActionsVerbalizer
+    from trainers.stage1 import plan_verbalizer
+
+    out = tmp_path_factory.mktemp("ws")
+    data = read_source("synthetic", None, n_users=8, history_length=(8, 10))
+    prepare_tasks(data, out / "tasks", TaskConfig(max_history=8, train_per_user=1))
+    tasks = TaskSet.load(out / "tasks")
+    config = VerbalizerTrainConfig(
+        data={"tasks": str(out / "tasks"), "limit": 6}, output_dir=out / "run"
+    )
+    policy = ActionsVerbalizer(None, tokenizer=tokenizer, domain=tasks.domain)
+    return plan_verbalizer(
+        config, tokenizer, tasks=tasks, policy=policy, oracle=GenreOracle(tasks.catalog)
+    )
+
+
+def test_targets_are_valid_action_plans(plan):
+    from grammars import get_grammar
+    from grammars.base import GrammarContext
+    from trainers.sft import heuristic_targets
+
+    rows = heuristic_targets(plan)
+    assert len(rows) == len(plan.rows)
+    for row, src in zip(rows, plan.rows, strict=True):
+        ex = plan.reward.examples[src["example_id"]]
+        target = row["completion"][0]["content"]
+        ctx = GrammarContext(n_interactions=len(ex.history), domain="streaming")
+        assert get_grammar("action_plan").validate(target, ctx) == []
+        assert row["prompt"][0]["content"] == src["prompt"]
+
+
+def test_sft_moves_weights_and_returns_a_plain_model(plan, tokenizer):
+    from peft import PeftModel
+
+    from toolkit.models import tiny_model
+    from trainers.sft import SFTSettings, heuristic_targets, sft
+
+    model = tiny_model(tokenizer)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    settings = SFTSettings(max_steps=2, batch_size=2, learning_rate=5e-2, max_length=512)
+    out = sft(model, tokenizer, heuristic_targets(plan), settings)
+    assert not isinstance(out, PeftModel)
+    after = dict(out.named_parameters())
+    moved = [n for n in before if "proj" in n and not torch.equal(before[n], after[n])]
+    assert moved, "SFT changed no attention projection"
+
+
+def test_unknown_policy_has_no_heuristic(plan):
+    from trainers.sft import heuristic_targets
+
+    plan.reward.policy.name = "zero_shot"
+    try:
+        with pytest.raises(ValueError, match="no heuristic warm start"):
+            heuristic_targets(plan)
+    finally:
+        plan.reward.policy.name = "actions"
