@@ -1,0 +1,225 @@
+"""Verbalize task examples into a resumable JSONL file (the library behind ``vtk verbalize``).
+
+One row per (verbalizer, example): the text, the raw structured output (what an LLM wrote,
+or a rule-based verbalizer's plan/rewrite JSON; None for the template), the
+``GrammarContext`` of the grammar that output obeys (so ``vtk validate --grammar NAME FILE``
+can check it) and the costs. Rows are appended one batch at a time and fsynced, so an
+interrupted run keeps every finished batch; a rerun skips the example ids already written
+and drops a half-written last line with a warning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from toolkit.errors import InputError
+from toolkit.records import Catalog, History
+from toolkit.tasks import RerankExample
+from toolkit.verbalizers.base import LLMVerbalizer, Verbalization, Verbalizer
+
+GRAMMAR_OF: dict[str, str] = {
+    "actions": "action_plan",
+    "heuristic_actions": "action_plan",
+    "rewrite": "rewrite",
+    "heuristic_rewrite": "rewrite",
+}
+"""Which grammar a verbalizer's structured output obeys (absent: free text, no grammar)."""
+
+
+def _plan_context(history: History, catalog: Catalog, domain: str) -> Any:
+    from grammars.base import GrammarContext
+
+    return GrammarContext(n_interactions=len(history), domain=domain)
+
+
+def _rewrite_context(history: History, catalog: Catalog, domain: str) -> Any:
+    from toolkit.verbalizers.rewrite import grammar_context
+
+    return grammar_context(history, catalog, domain)
+
+
+CONTEXTS: dict[str, Callable[[History, Catalog, str], Any]] = {
+    "action_plan": _plan_context,
+    "rewrite": _rewrite_context,
+}
+"""Grammar name -> the ``GrammarContext`` of one history (what its constraint was built from)."""
+
+
+def grammar_of(verbalizer: Verbalizer) -> str | None:
+    """The grammar of a verbalizer's output; ``zero_shot`` uses ``rewrite`` when structured."""
+    if getattr(verbalizer, "structured", False):
+        return "rewrite"
+    return GRAMMAR_OF.get(verbalizer.name)
+
+
+def build_verbalizer(
+    name: str,
+    *,
+    model: str | None = None,
+    domain: str = "streaming",
+    batch_size: int = 8,
+    seed: int | None = 0,
+    max_new_tokens: int | None = None,
+) -> Verbalizer:
+    """A ready verbalizer by registry name. LLM verbalizers get a transformers generator on
+    ``model`` (a folder, an adapter folder or ``"embedded"``) with greedy decoding; the others
+    get that model's tokenizer so that token counts and compression are comparable."""
+    from toolkit.verbalizers import get_verbalizer
+
+    cls = get_verbalizer(name)
+    if issubclass(cls, LLMVerbalizer):
+        from toolkit.backends.base import SamplingParams
+        from toolkit.backends.transformers_backend import TransformersGenerator
+
+        generator = TransformersGenerator.from_pretrained(
+            model or "embedded", batch_size=batch_size
+        )
+        params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
+        return cls(generator, tokenizer=generator.tokenizer, domain=domain, params=params)
+    from toolkit.models import load_tokenizer
+
+    tokenizer = load_tokenizer(model or "embedded")
+    accepts_domain = "domain" in inspect.signature(cls).parameters
+    return cls(tokenizer, domain=domain) if accepts_domain else cls(tokenizer)
+
+
+def to_row(
+    example_id: str,
+    verbalizer: Verbalizer,
+    verbalization: Verbalization,
+    history: History,
+    catalog: Catalog,
+) -> dict[str, Any]:
+    """The JSONL row of one verbalization."""
+    meta = dict(verbalization.meta)
+    output = meta.pop("output", None)
+    if output is None and hasattr(verbalizer, "target"):
+        output = verbalizer.target(history, catalog)  # a rule-based plan / rewrite
+    grammar = grammar_of(verbalizer)
+    context = None
+    if grammar is not None:
+        domain = getattr(verbalizer, "domain", "streaming")
+        context = dataclasses.asdict(CONTEXTS[grammar](history, catalog, domain))
+    return {
+        "example_id": example_id,
+        "verbalizer": verbalizer.name,
+        "text": verbalization.text,
+        "output": output,
+        "context": context,
+        "grammar": grammar,
+        "valid": verbalization.valid,
+        "chars": verbalization.chars,
+        "tokens": verbalization.tokens,
+        "template_chars": verbalization.template_chars,
+        "template_tokens": verbalization.template_tokens,
+        "compression": verbalization.compression,
+        "meta": meta,
+    }
+
+
+def read_rows(path: Path, *, repair: bool = False) -> list[dict[str, Any]]:
+    """Rows of a verbalization file. A last line without its newline that is not valid JSON
+    (a crash mid-write) is dropped with a warning and, with ``repair``, cut from the file;
+    any other bad line raises InputError naming file and line."""
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    rows: list[dict[str, Any]] = []
+    offset = 0
+    lines = data.split(b"\n")
+    for lineno, raw in enumerate(lines, 1):
+        is_last = lineno == len(lines)
+        if not raw.strip():
+            offset += len(raw) + 1
+            continue
+        try:
+            row = json.loads(raw)
+            if not isinstance(row, dict) or "example_id" not in row:
+                raise ValueError("expected a JSON object with an example_id")
+        except (ValueError, UnicodeDecodeError) as exc:
+            if is_last:  # no newline after it: the write was cut short
+                warnings.warn(
+                    f"{path}:{lineno}: dropping a partial last line ({len(raw)} bytes)",
+                    stacklevel=2,
+                )
+                if repair:
+                    with path.open("r+b") as fh:
+                        fh.truncate(offset)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                break
+            raise InputError.at(f"unreadable row ({exc})", path, lineno) from None
+        rows.append(row)
+        offset += len(raw) + 1
+    if repair and lines and lines[-1].strip() and rows and offset > len(data):
+        # a complete JSON object that only lacks its newline: finish the line
+        with path.open("ab") as fh:
+            fh.write(b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    return rows
+
+
+def append_rows(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Append rows and make them durable before returning (append + flush + fsync)."""
+    payload = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(payload)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def verbalize_examples(
+    examples: Sequence[RerankExample],
+    catalog: Catalog,
+    verbalizer: Verbalizer,
+    *,
+    batch_size: int = 8,
+    max_history: int = 20,
+    out_path: str | Path | None = None,
+    resume: bool = True,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Verbalize ``example.history.last(max_history)`` of every example; return one row per
+    example, in example order. With ``out_path`` rows are appended batch by batch; with
+    ``resume`` rows already there for this verbalizer are kept and their ids skipped
+    (without it the file is started afresh)."""
+    from tqdm.auto import tqdm
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    path = Path(out_path) if out_path is not None else None
+    done: dict[str, dict[str, Any]] = {}
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if resume:
+            for row in read_rows(path, repair=True):
+                if row.get("verbalizer") == verbalizer.name:
+                    done[str(row["example_id"])] = row
+        else:
+            path.write_bytes(b"")
+    todo = [ex for ex in examples if ex.example_id not in done]
+    bar = tqdm(total=len(todo), desc=verbalizer.name, unit="ex", disable=not progress)
+    try:
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            histories = [ex.history.last(max_history) for ex in chunk]
+            results = verbalizer.verbalize_batch(histories, catalog)
+            rows = [
+                to_row(ex.example_id, verbalizer, v, h, catalog)
+                for ex, v, h in zip(chunk, results, histories, strict=True)
+            ]
+            if path is not None:
+                append_rows(path, rows)
+            done.update((r["example_id"], r) for r in rows)
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    return [done[ex.example_id] for ex in examples]
