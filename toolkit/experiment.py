@@ -24,6 +24,8 @@ from toolkit.records import Catalog
 from toolkit.tasks import RerankExample, TaskSet
 
 Table = Literal["1", "2", "ours", "context"]
+FREE_TEXT = frozenset({"zero_shot"})
+"""Verbalizers whose output no grammar bounds (they get ``eval.free_text_tokens``)."""
 
 
 class _Strict(BaseModel):
@@ -218,30 +220,22 @@ class Runner:
 
     # ---- verbalize and answer -------------------------------------------------------
     def verbalize(self, name: str, model: Path | None) -> list[Any]:
-        from toolkit.verbalizers import get_verbalizer
-        from toolkit.verbalizers.base import LLMVerbalizer
+        from toolkit.verbalize import build_verbalizer
 
         key = f"{name}@{model}"
         if key in self._texts:
             return self._texts[key]
         assert self.tasks is not None
-        cls = get_verbalizer(name)
-        domain = self.tasks.domain
         ev = self.config.eval
-        if issubclass(cls, LLMVerbalizer):
-            from toolkit.backends.base import SamplingParams
-            from toolkit.backends.transformers_backend import TransformersGenerator
-
-            generator = TransformersGenerator.from_pretrained(
-                str(model) if model else "embedded", batch_size=ev.batch_size
-            )
-            params = SamplingParams(temperature=0.0, max_new_tokens=ev.free_text_tokens)
-            verbalizer = cls(generator, tokenizer=generator.tokenizer, domain=domain, params=params)
-        else:
-            from toolkit.models import load_tokenizer
-
-            tokenizer = load_tokenizer()
-            verbalizer = cls(tokenizer) if name == "template" else cls(tokenizer, domain=domain)
+        verbalizer = build_verbalizer(
+            name,
+            model=str(model) if model else None,
+            domain=self.tasks.domain,
+            batch_size=ev.batch_size,
+            seed=self.config.seed,
+            # grammars bound their own outputs; only free text needs a budget
+            max_new_tokens=ev.free_text_tokens if name in FREE_TEXT else None,
+        )
         self.say(f"verbalizing {len(self.examples)} examples with {name}")
         out: list[Any] = []
         histories = [ex.history for ex in self.examples]
