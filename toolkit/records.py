@@ -1,7 +1,9 @@
 """The records every part of vtk speaks: interactions, items, catalogs and histories.
 
-Timestamps are timezone-naive ``datetime`` (local time of the log) or ``None`` when the
-source has no clock (LLMRank Amazon); durations are minutes. ``attrs`` carries whatever
+Timestamps are timezone-naive ``datetime`` in UTC (readers convert unix seconds and ISO
+strings) or ``None`` when the source has no clock (LLMRank Amazon); durations are minutes.
+Task files pad ``attrs`` with ``None`` so every row has one Arrow schema; ``from_json``
+drops those padding values again. ``attrs`` carries whatever
 else a source knows (rating, device, the synthetic generator's ``signal`` flag, codes).
 """
 
