@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+
+import pytest
 
 from grammars.base import Constraint
 from toolkit.reasoners.base import Answer, Reasoner, ReasonerInput
@@ -117,3 +119,15 @@ class GenreOracle(Reasoner):
             scores = [float(words.count(self.catalog[c].genres[0])) for c in inp.candidates]
             out.append(Answer(pick=max(range(len(scores)), key=scores.__getitem__), scores=scores))
         return out
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Tiny models gain nothing from intra-op threads, and on a loaded machine idle
+    OpenMP workers spinning for a core made these tests 10-20x slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -380,3 +380,33 @@ def test_cli_pipeline_feeds_stage1_into_stage2(tmp_path, base_dir, capsys):
     assert main([*args, "--resume", "reasoner.grpo.max_steps=2"]) == 0
     printed = capsys.readouterr().out
     assert "verbalizer: already trained, skipped" in printed and "reasoner: 2 steps" in printed
+
+
+def test_module_doctests():
+    import doctest
+
+    import trainers.logging
+    import trainers.rollout
+
+    for module in (trainers.logging, trainers.rollout):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_progress_line_and_metrics_file(tmp_path):
+    from types import SimpleNamespace
+
+    from trainers.logging import MetricsCallback
+
+    lines = []
+
+    class Stream:
+        def write(self, text):
+            lines.append(text)
+
+    callback = MetricsCallback(tmp_path / "m.jsonl", stream=Stream(), extra={"stage": "x"})
+    state = SimpleNamespace(global_step=3, max_steps=10, is_world_process_zero=True)
+    callback.on_log(None, state, None, logs={"reward": 0.5, "reward_std": 0.25, "kl": float("nan")})
+    assert lines[0].startswith("step 3/10  reward 0.500 ± 0.250")
+    (row,) = read_metrics(tmp_path / "m.jsonl")
+    assert row["step"] == 3 and row["stage"] == "x" and row["kl"] is None
