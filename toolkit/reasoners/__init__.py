@@ -5,20 +5,14 @@
 
 from __future__ import annotations
 
-import importlib
-
 from toolkit.reasoners.base import REASONERS, Answer, Reasoner, ReasonerInput
+from toolkit.registry import import_builtins
 
 _BUILTINS = ("embedding", "llm")
 
 
 def load_builtins() -> None:
-    for name in _BUILTINS:
-        try:
-            importlib.import_module(f"toolkit.reasoners.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"toolkit.reasoners.{name}":
-                raise
+    import_builtins("toolkit.reasoners", _BUILTINS)
 
 
 def get_reasoner(name: str) -> type[Reasoner]:

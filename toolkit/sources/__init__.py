@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 from toolkit.records import Dataset
+from toolkit.registry import import_builtins
 from toolkit.sources.base import SOURCES, ErrorPolicy, OnError, RatingEvents, Source
 
 _BUILTINS = ("generic", "movielens", "amazon", "synthea", "synthetic")
 
 
 def load_builtins() -> None:
-    for name in _BUILTINS:
-        try:
-            importlib.import_module(f"toolkit.sources.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"toolkit.sources.{name}":
-                raise
+    import_builtins("toolkit.sources", _BUILTINS)
 
 
 def get_source(name: str) -> type[Source]:

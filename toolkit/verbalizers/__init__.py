@@ -5,20 +5,14 @@
 
 from __future__ import annotations
 
-import importlib
-
+from toolkit.registry import import_builtins
 from toolkit.verbalizers.base import VERBALIZERS, Verbalization, Verbalizer
 
 _BUILTINS = ("template", "heuristic", "zero_shot", "actions", "rewrite")
 
 
 def load_builtins() -> None:
-    for name in _BUILTINS:
-        try:
-            importlib.import_module(f"toolkit.verbalizers.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"toolkit.verbalizers.{name}":
-                raise
+    import_builtins("toolkit.verbalizers", _BUILTINS)
 
 
 def get_verbalizer(name: str) -> type[Verbalizer]:
