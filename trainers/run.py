@@ -217,3 +217,23 @@ def run_stage(
     final = out / FINAL
     save_final(trainer, tokenizer, plan, final)
     return TrainResult(out, final, trainer.state.global_step, out / METRICS, trainer)
+
+
+def train_stage(
+    config: _StageConfig,
+    make_plan: Callable[[Any], StagePlan],
+    *,
+    model: Any = None,
+    tokenizer: Any = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    **run_options: Any,
+) -> TrainResult:
+    """What both stages do: check the output folder, load the policy unless given, build
+    the stage's plan with its tokenizer (``make_plan``) and run it."""
+    checkpoint = prepare_output(config.output_dir, resume=resume, overwrite=overwrite)
+    if model is None:
+        model, tokenizer = load_policy(config.model)
+    return run_stage(
+        make_plan(tokenizer), model=model, tokenizer=tokenizer, checkpoint=checkpoint, **run_options
+    )

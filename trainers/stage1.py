@@ -22,7 +22,7 @@ from toolkit.verbalizers.base import LLMVerbalizer
 from trainers.config import OracleSettings, PolicySettings, RewardSettings, VerbalizerTrainConfig
 from trainers.rewards import Combined, RewardFn, combined, get_reward, length_plateau
 from trainers.rollout import GeneratorFactory, PromptTable
-from trainers.run import StagePlan, TrainResult, load_policy, prepare_output, run_stage
+from trainers.run import StagePlan, TrainResult, train_stage
 
 
 def policy_verbalizer(settings: PolicySettings, tokenizer: Any, domain: str) -> LLMVerbalizer:
@@ -201,15 +201,13 @@ def train_verbalizer(
     callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Run Stage 1; the final adapter lands in ``config.output_dir / "final"``."""
-    checkpoint = prepare_output(config.output_dir, resume=resume, overwrite=overwrite)
-    if model is None:
-        model, tokenizer = load_policy(config.model)
-    plan = plan_verbalizer(config, tokenizer, tasks=tasks, policy=policy, oracle=oracle)
-    return run_stage(
-        plan,
+    return train_stage(
+        config,
+        lambda tok: plan_verbalizer(config, tok, tasks=tasks, policy=policy, oracle=oracle),
         model=model,
         tokenizer=tokenizer,
-        checkpoint=checkpoint,
+        resume=resume,
+        overwrite=overwrite,
         progress=progress,
         generator_factory=generator_factory,
         callbacks=callbacks,

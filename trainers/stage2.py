@@ -23,7 +23,7 @@ from toolkit.tasks import LABELS, RerankExample, TaskSet
 from trainers.config import FrozenVerbalizerSettings, ReasonerTrainConfig
 from trainers.rewards import RewardFn, get_reward
 from trainers.rollout import GeneratorFactory, PromptTable
-from trainers.run import StagePlan, TrainResult, load_policy, prepare_output, run_stage
+from trainers.run import StagePlan, TrainResult, train_stage
 from trainers.stage1 import select
 
 
@@ -203,15 +203,13 @@ def train_reasoner(
     callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Run Stage 2; the final adapter lands in ``config.output_dir / "final"``."""
-    checkpoint = prepare_output(config.output_dir, resume=resume, overwrite=overwrite)
-    if model is None:
-        model, tokenizer = load_policy(config.model)
-    plan = plan_reasoner(config, tokenizer, tasks=tasks, contexts=contexts)
-    return run_stage(
-        plan,
+    return train_stage(
+        config,
+        lambda tok: plan_reasoner(config, tok, tasks=tasks, contexts=contexts),
         model=model,
         tokenizer=tokenizer,
-        checkpoint=checkpoint,
+        resume=resume,
+        overwrite=overwrite,
         progress=progress,
         generator_factory=generator_factory,
         callbacks=callbacks,
