@@ -191,6 +191,8 @@ class _StageConfig(_Strict):
     output_dir: Path
     warm_start: str | None = None
     """A ``trainers.warm_start.WARM_STARTS`` name run on the policy before GRPO."""
+    warm_start_options: dict[str, Any] = Field(default_factory=dict)
+    """Settings of the warm start (``heuristic``: ``trainers.sft.SFTSettings`` fields)."""
     merge: bool = False
     """Save the final model merged (a plain model folder) instead of a LoRA adapter."""
 

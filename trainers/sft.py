@@ -6,15 +6,24 @@ the actions policy, ``heuristic_rewrite`` for the rewrite policy). This teaches 
 output format and a sensible starting policy, so that GRPO's groups are not all-zero
 reward. The SFT LoRA adapter is merged into the weights, so GRPO's own adapter sits on a
 warm-started base; the stage therefore saves its final model merged.
+
+The merged model is cached beside the stage's output folder (``<output_dir>/../.warm-start/``)
+under a key made of the base weights' fingerprint, the SFT targets and the settings: stages
+that share a policy and training rows (the rewrite rows of an experiment, a resumed run)
+warm-start once and load the same weights afterwards.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tempfile
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from toolkit.errors import ConfigError
 from trainers.warm_start import WARM_STARTS
 
 HEURISTIC_FOR = {"actions": "heuristic_actions", "rewrite": "heuristic_rewrite"}
@@ -22,7 +31,10 @@ HEURISTIC_FOR = {"actions": "heuristic_actions", "rewrite": "heuristic_rewrite"}
 
 
 class SFTSettings(BaseModel):
-    """Warm-start schedule (kept small: it runs before every Stage 1 on CPU)."""
+    """Warm-start schedule (kept small: it runs before Stage 1 on CPU). Set in a stage
+    config's ``warm_start_options``."""
+
+    model_config = ConfigDict(extra="forbid")
 
     max_steps: int = Field(12, ge=1)
     learning_rate: float = Field(2e-4, gt=0)
@@ -30,6 +42,8 @@ class SFTSettings(BaseModel):
     lora_r: int = Field(16, ge=1)
     max_length: int = Field(1024, ge=16)
     seed: int = 0
+    cache: bool = True
+    """Reuse (and store) the merged model beside the output folder."""
 
 
 def heuristic_targets(plan: Any) -> list[dict[str, Any]]:
@@ -105,8 +119,59 @@ def sft(model: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: SFTSet
     return merged
 
 
+def model_fingerprint(model: Any, values: int = 256) -> str:
+    """A hash of the model's weights: names, shapes and the first ``values`` numbers of every
+    tensor (enough to tell two checkpoints or two random initialisations apart, cheaply)."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        head = tensor.detach().flatten()[:values].float().cpu().contiguous()
+        h.update(f"{name}{tuple(tensor.shape)}".encode())
+        h.update(head.numpy().tobytes())
+    return h.hexdigest()
+
+
+def cache_key(model: Any, rows: list[dict[str, Any]], settings: SFTSettings) -> str:
+    """Same base weights, targets and schedule -> same key (``cache`` itself excluded)."""
+    spec = {
+        "model": model_fingerprint(model),
+        "rows": rows,
+        "settings": settings.model_dump(exclude={"cache"}),
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cache_dir(config: Any) -> Path:
+    """Where a stage's warm-started models are kept: beside its output folder."""
+    return Path(config.output_dir).resolve().parent / ".warm-start"
+
+
+def settings_from(options: dict[str, Any]) -> SFTSettings:
+    try:
+        return SFTSettings(**options)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"warm_start_options.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(problems) from None
+
+
 @WARM_STARTS.register("heuristic")
 def heuristic_warm_start(model: Any, tokenizer: Any, plan: Any) -> Any:
-    """SFT the policy on the rule-based outputs for the stage's own training prompts."""
-    settings = SFTSettings(**getattr(plan.config, "warm_start_options", None) or {})
-    return sft(model, tokenizer, heuristic_targets(plan), settings)
+    """SFT the policy on the rule-based outputs for the stage's own training prompts
+    (loaded from the cache when the same warm start ran before)."""
+    from transformers import AutoModelForCausalLM
+
+    from toolkit.io import atomic_dir
+
+    settings = settings_from(getattr(plan.config, "warm_start_options", None) or {})
+    rows = heuristic_targets(plan)
+    if not settings.cache:
+        return sft(model, tokenizer, rows, settings)
+    folder = cache_dir(plan.config) / f"heuristic-{cache_key(model, rows, settings)}"
+    if (folder / "config.json").is_file():
+        cached = AutoModelForCausalLM.from_pretrained(folder, dtype=model.dtype)
+        return cached.to(model.device).eval()
+    merged = sft(model, tokenizer, rows, settings)
+    with atomic_dir(folder) as tmp:
+        merged.save_pretrained(tmp)
+    return merged

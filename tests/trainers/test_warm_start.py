@@ -69,3 +69,39 @@ def test_unknown_policy_has_no_heuristic(plan):
             heuristic_targets(plan)
     finally:
         plan.reward.policy.name = "actions"
+
+
+def test_heuristic_warm_start_is_cached_by_weights_targets_and_settings(plan, tokenizer):
+    import dataclasses
+
+    from toolkit.models import tiny_model
+    from trainers.sft import cache_dir, heuristic_warm_start
+
+    options = {"max_steps": 1, "batch_size": 2, "learning_rate": 5e-2, "max_length": 512}
+    config = plan.config.model_copy(update={"warm_start_options": options})
+    cached_plan = dataclasses.replace(plan, config=config)
+    first = heuristic_warm_start(tiny_model(tokenizer), tokenizer, cached_plan)
+    folders = list(cache_dir(config).iterdir())
+    assert len(folders) == 1 and folders[0].name.startswith("heuristic-")
+    again = heuristic_warm_start(tiny_model(tokenizer), tokenizer, cached_plan)
+    for (name, a), (_, b) in zip(
+        first.state_dict().items(), again.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    # another base model (a different initialisation) is another entry
+    heuristic_warm_start(tiny_model(tokenizer, seed=1), tokenizer, cached_plan)
+    assert len(list(cache_dir(config).iterdir())) == 2
+
+
+def test_warm_start_options_are_checked(plan, tokenizer):
+    import dataclasses
+
+    from toolkit.errors import ConfigError
+    from toolkit.models import tiny_model
+    from trainers.sft import heuristic_warm_start
+
+    config = plan.config.model_copy(update={"warm_start_options": {"max_step": 1}})
+    with pytest.raises(ConfigError, match=r"warm_start_options\.max_step"):
+        heuristic_warm_start(
+            tiny_model(tokenizer), tokenizer, dataclasses.replace(plan, config=config)
+        )
