@@ -113,7 +113,7 @@ def diagnose_oracle(
 ) -> dict[str, Any]:
     """Recall@1 of one oracle under every condition, the good-vs-degraded differences and
     the verdict ``able`` (False: "unable to train a verbalizer")."""
-    from toolkit.cli.evaluate import answer_contexts
+    from toolkit.reasoners import answer_contexts
 
     hits: dict[str, list[float]] = {}
     conditions: dict[str, Any] = {}
@@ -164,7 +164,7 @@ def diagnose_oracles(
     progress: bool = False,
 ) -> dict[str, Any]:
     """``{"oracles": {name: diagnose_oracle(...)}}`` for every named reasoner."""
-    from toolkit.cli.evaluate import build_reasoner
+    from toolkit.reasoners import build_reasoner
 
     out = {}
     for name in oracles:

@@ -247,17 +247,19 @@ class Runner:
         return out
 
     def reasoner(self, name: str, model: Path | None = None) -> Any:
-        from toolkit.reasoners import get_reasoner
+        from toolkit.reasoners import build_reasoner
 
         key = f"{name}@{model}"
         if key not in self._reasoners:
             assert self.tasks is not None
-            cls = get_reasoner(name)
-            kwargs: dict[str, Any] = {}
-            if name == "llm":
-                kwargs = {"model_path": str(model) if model else None, "domain": self.tasks.domain}
-                kwargs["seed"] = self.config.seed
-            self._reasoners[key] = cls(self.tasks.catalog, **kwargs)
+            self._reasoners[key] = build_reasoner(
+                name,
+                self.tasks.catalog,
+                model=str(model) if model else None,
+                seed=self.config.seed,
+                batch_size=self.config.eval.batch_size,
+                domain=self.tasks.domain,
+            )
         return self._reasoners[key]
 
 
@@ -369,7 +371,7 @@ def run_experiment(
             names = [spec.reasoner] if spec.reasoner else config.eval.reasoners
             reasoners += [(n, None) for n in names]
         for r_name, r_model in reasoners:
-            from toolkit.reasoners.base import ReasonerInput
+            from toolkit.reasoners import answer_contexts
 
             t1 = time.time()
             reasoner = runner.reasoner(r_name, r_model)
@@ -377,10 +379,9 @@ def run_experiment(
                 from toolkit.reasoners.positions import PositionStats
 
                 reasoner.positions = PositionStats()
-            answers = []
-            inputs = [ReasonerInput(v.text, e.candidates) for v, e in zip(texts, ex, strict=True)]
-            for start in range(0, len(inputs), config.eval.batch_size):
-                answers += reasoner.answer_batch(inputs[start : start + config.eval.batch_size])
+            answers = answer_contexts(
+                reasoner, ex, [v.text for v in texts], batch_size=config.eval.batch_size
+            )
             picks = [a.pick if v.valid else None for a, v in zip(answers, texts, strict=True)]
             r_label = r_name + (" (trained)" if r_model else "")
             name = spec.name if len(reasoners) == 1 else f"{spec.name} | {r_name}"

@@ -67,13 +67,17 @@ def build_verbalizer(
     batch_size: int = 8,
     seed: int | None = 0,
     max_new_tokens: int | None = None,
+    options: dict[str, Any] | None = None,
+    tokenizer: Any = None,
 ) -> Verbalizer:
     """A ready verbalizer by registry name. LLM verbalizers get a transformers generator on
     ``model`` (a folder, an adapter folder or ``"embedded"``) with greedy decoding; the others
-    get that model's tokenizer so that token counts and compression are comparable."""
+    get ``tokenizer`` (default: that model's) so that token counts and compression are
+    comparable. ``options`` are extra constructor arguments of the verbalizer class."""
     from toolkit.verbalizers import get_verbalizer
 
     cls = get_verbalizer(name)
+    options = dict(options or {})
     if issubclass(cls, LLMVerbalizer):
         from toolkit.backends.base import SamplingParams
         from toolkit.backends.transformers_backend import TransformersGenerator
@@ -82,12 +86,16 @@ def build_verbalizer(
             model or "embedded", batch_size=batch_size
         )
         params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
-        return cls(generator, tokenizer=generator.tokenizer, domain=domain, params=params)
-    from toolkit.models import load_tokenizer
+        return cls(
+            generator, tokenizer=generator.tokenizer, domain=domain, params=params, **options
+        )
+    if tokenizer is None:
+        from toolkit.models import load_tokenizer
 
-    tokenizer = load_tokenizer(model or "embedded")
-    accepts_domain = "domain" in inspect.signature(cls).parameters
-    return cls(tokenizer, domain=domain) if accepts_domain else cls(tokenizer)
+        tokenizer = load_tokenizer(model or "embedded")
+    if "domain" in inspect.signature(cls).parameters:
+        options.setdefault("domain", domain)
+    return cls(tokenizer, **options)
 
 
 def to_row(

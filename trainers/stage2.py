@@ -13,7 +13,6 @@ evaluated on the prompts it was trained on. Swap that one function to change pro
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,26 +57,19 @@ def frozen_contexts(
     domain: str,
     tokenizer: Any = None,
 ) -> list[str]:
-    """Every example's context, verbalized once by the frozen verbalizer."""
-    from toolkit.verbalizers import get_verbalizer
-    from toolkit.verbalizers.base import LLMVerbalizer
+    """Every example's context, verbalized once by the frozen verbalizer (greedy; the
+    reasoner's ``tokenizer`` counts tokens for the non-LLM verbalizers)."""
+    from toolkit.verbalize import build_verbalizer
 
-    cls = get_verbalizer(settings.name)
-    domain = settings.domain or domain
-    if isinstance(cls, type) and issubclass(cls, LLMVerbalizer):
-        from toolkit.backends.base import SamplingParams
-        from toolkit.backends.transformers_backend import TransformersGenerator
-        from toolkit.models import load_model
-
-        model, tok = load_model(settings.model)
-        generator = TransformersGenerator(model, tok, chat=True, batch_size=settings.batch_size)
-        params = SamplingParams(max_new_tokens=settings.max_new_tokens, temperature=0.0)
-        verbalizer = cls(generator, tokenizer=tok, domain=domain, params=params, **settings.options)
-    else:
-        options = dict(settings.options)
-        if "domain" in inspect.signature(cls).parameters:
-            options.setdefault("domain", domain)
-        verbalizer = cls(tokenizer, **options)
+    verbalizer = build_verbalizer(
+        settings.name,
+        model=settings.model,
+        domain=settings.domain or domain,
+        batch_size=settings.batch_size,
+        max_new_tokens=settings.max_new_tokens,
+        options=settings.options,
+        tokenizer=tokenizer,
+    )
     histories = [ex.history for ex in examples]
     out: list[str] = []
     for start in range(0, len(histories), settings.batch_size):

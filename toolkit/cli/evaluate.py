@@ -58,48 +58,6 @@ def baseline_rows(
     return rows
 
 
-def build_reasoner(
-    name: str, catalog: Any, *, model: str | None = None, seed: int = 0, batch_size: int = 8
-) -> Any:
-    """A reasoner by registry name; ``model`` reaches reasoners that load a model
-    (``model_path``), ``batch_size`` those that batch their forward passes."""
-    import inspect
-
-    from toolkit.reasoners import get_reasoner
-
-    cls = get_reasoner(name)
-    params = inspect.signature(cls).parameters
-    kwargs: dict[str, Any] = {"seed": seed} if "seed" in params else {}
-    if "model_path" in params and model is not None:
-        kwargs["model_path"] = model
-    if "batch_size" in params:
-        kwargs["batch_size"] = batch_size
-    return cls(catalog, **kwargs)
-
-
-def answer_contexts(
-    reasoner: Any,
-    examples: Sequence[RerankExample],
-    contexts: Sequence[str],
-    *,
-    batch_size: int = 8,
-    progress: bool = False,
-    desc: str = "reasoner",
-) -> list[Any]:
-    """The reasoner's ``Answer`` for each (context, example candidates), in batches."""
-    from tqdm.auto import tqdm
-
-    from toolkit.reasoners.base import ReasonerInput
-
-    inputs = [ReasonerInput(c, ex.candidates) for c, ex in zip(contexts, examples, strict=True)]
-    answers: list[Any] = []
-    with tqdm(total=len(inputs), desc=desc, unit="ex", disable=not progress) as bar:
-        for start in range(0, len(inputs), batch_size):
-            answers += reasoner.answer_batch(inputs[start : start + batch_size])
-            bar.update(min(batch_size, len(inputs) - start))
-    return answers
-
-
 def _mean(values: Sequence[float | None]) -> float | None:
     clean = [float(v) for v in values if v is not None]
     return sum(clean) / len(clean) if clean else None
@@ -160,11 +118,12 @@ def llm_rows(
     counts answers that are valid with a valid verbalization, and ``extras`` carry mean
     compression and tokens, wall time (verbalizing + answering) and the reasoner's position
     statistics (``positions``: the ``PositionStats`` summary of this row's picks)."""
+    from toolkit.reasoners import answer_contexts, build_reasoner
     from toolkit.reasoners.positions import PositionStats
 
+    settings = {"model": reasoner_model, "seed": seed, "batch_size": batch_size}
     built = {
-        r: build_reasoner(r, tasks.catalog, model=reasoner_model, seed=seed, batch_size=batch_size)
-        for r in reasoners
+        r: build_reasoner(r, tasks.catalog, domain=tasks.domain, **settings) for r in reasoners
     }
     rows = []
     for vname in verbalizers:
