@@ -10,7 +10,9 @@ warm-started base; the stage therefore saves its final model merged.
 The merged model is cached beside the stage's output folder (``<output_dir>/../.warm-start/``)
 under a key made of the base weights' fingerprint, the SFT targets and the settings: stages
 that share a policy and training rows (the rewrite rows of an experiment, a resumed run)
-warm-start once and load the same weights afterwards.
+warm-start once and load the same weights afterwards. The folder holds the tokenizer too,
+so the warm-started policy itself can be evaluated (``vtk eval --model <folder>``): the
+starting point against which GRPO's gain is measured.
 """
 
 from __future__ import annotations
@@ -172,6 +174,7 @@ def heuristic_warm_start(model: Any, tokenizer: Any, plan: Any) -> Any:
         cached = AutoModelForCausalLM.from_pretrained(folder, dtype=model.dtype)
         return cached.to(model.device).eval()
     merged = sft(model, tokenizer, rows, settings)
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder) as tmp:  # a model folder ``load_model`` (and ``vtk eval``) reads
         merged.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     return merged

@@ -83,6 +83,7 @@ def test_heuristic_warm_start_is_cached_by_weights_targets_and_settings(plan, to
     first = heuristic_warm_start(tiny_model(tokenizer), tokenizer, cached_plan)
     folders = list(cache_dir(config).iterdir())
     assert len(folders) == 1 and folders[0].name.startswith("heuristic-")
+    assert (folders[0] / "tokenizer_config.json").is_file()
     again = heuristic_warm_start(tiny_model(tokenizer), tokenizer, cached_plan)
     for (name, a), (_, b) in zip(
         first.state_dict().items(), again.state_dict().items(), strict=True
