@@ -165,7 +165,9 @@ class VtkGRPOTrainer(GRPOTrainer):
         constraints = extra.pop(CONSTRAINT_KEY, None)
         gaps = extra.pop(GAP_KEY, None)
         if gaps:
-            self._metrics[self._mode()]["logprobs/sampler_gap"].append(statistics.fmean(gaps))
+            self._metrics[self._mode()]["logprobs/sampler_masked_minus_unmasked"].append(
+                statistics.fmean(gaps)
+            )
         self._allowed = None
         self._constraints = constraints
         if self.logprob_mode == "masked":

@@ -25,7 +25,7 @@ SUMMARY = (
     ("verbalizer/compression", "ratio {:.2f}"),
     ("frac_reward_zero_std", "zero-std {:.2f}"),
     ("kl", "kl {:.4f}"),
-    ("logprobs/sampler_gap", "gap {:.2f}"),
+    ("logprobs/sampler_masked_minus_unmasked", "grammar-excluded {:.1f} nats"),
     ("time/step", "{:.1f} s/step"),
 )
 """Keys shown in the progress line, in order, with their formats."""

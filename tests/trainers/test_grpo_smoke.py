@@ -113,7 +113,9 @@ def test_stage1_moves_every_lora_parameter(tmp_path, base_dir, tokenizer, logpro
         assert 0.0 <= row["accuracy"] <= 1.0
         assert 0.0 <= row["frac_reward_zero_std"] <= 1.0
         assert row["verbalizer/compression"] > 0
-        assert row["logprobs/sampler_gap"] >= 0  # masking only ever adds probability
+        assert (
+            row["logprobs/sampler_masked_minus_unmasked"] >= 0
+        )  # masking only ever adds probability
         assert math.isfinite(row["kl"])
         for phase in ("generation", "reward", "logprob", "optimizer", "step"):
             assert row[f"time/{phase}"] >= 0
@@ -121,7 +123,9 @@ def test_stage1_moves_every_lora_parameter(tmp_path, base_dir, tokenizer, logpro
     assert rows[0]["logprobs/sampler_abs_diff"] < 1e-4
     if logprobs == "masked":
         gap = rows[0]["logprobs/masked_minus_unmasked"]
-        assert gap > 0 and gap == pytest.approx(rows[0]["logprobs/sampler_gap"], abs=1e-3)
+        assert gap > 0 and gap == pytest.approx(
+            rows[0]["logprobs/sampler_masked_minus_unmasked"], abs=1e-3
+        )
         assert rows[0]["logprobs/replay_refused"] == 0
         assert rows[0]["time/logprob_masks"] > 0
     else:
