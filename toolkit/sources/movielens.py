@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from toolkit.errors import ConfigError, InputError
 from toolkit.records import Catalog, Dataset, Interaction, Item
 from toolkit.sources.base import SOURCES, ErrorPolicy, OnError, RatingEvents, Source
-from toolkit.sources.generic import (
+from toolkit.sources.parsing import (
     RowError,
     Table,
     build_histories,

@@ -19,7 +19,7 @@ from pathlib import Path
 from toolkit.errors import ConfigError, InputError
 from toolkit.records import Catalog, Dataset, Interaction, Item
 from toolkit.sources.base import SOURCES, ErrorPolicy, OnError, Source
-from toolkit.sources.generic import (
+from toolkit.sources.parsing import (
     RowError,
     Table,
     build_histories,

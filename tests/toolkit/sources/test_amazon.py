@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.toolkit.sources.conftest import assert_names, write
@@ -120,8 +118,6 @@ def test_real_games(shared_data):
     assert len(ds.histories) == 1000 and len(ds.catalog) == 16_859
     assert ds.histories[0].item_ids() == [str(i) for i in range(15)]
     assert ds.catalog["0"].title == "Fire Emblem: The Sacred Stones"
-    start = time.perf_counter()
     full = read_source("amazon-llmrank", folder)
-    elapsed = time.perf_counter() - start
     assert len(full.histories) == 50_546 and sum(len(h) for h in full.histories) == 440_264
-    assert full.skipped == {} and elapsed < 10, f"{elapsed:.1f} s"
+    assert full.skipped == {}

@@ -8,11 +8,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-import toolkit.sources.generic as generic
+import toolkit.sources.parsing as parsing
 from tests.toolkit.sources.conftest import assert_names, write
 from toolkit.errors import ConfigError, InputError
 from toolkit.sources import get_source, read_source
-from toolkit.sources.base import RatingEvents
+from toolkit.sources.base import ErrorPolicy, RatingEvents
 
 INTERACTIONS_CSV = """
 user_id,item_id,timestamp,event,duration,device
@@ -34,7 +34,7 @@ def ts(seconds: int) -> datetime:
 
 
 def test_doctests():
-    assert doctest.testmod(generic).failed == 0
+    assert doctest.testmod(parsing).failed == 0
 
 
 def test_registered_under_three_names():
@@ -258,7 +258,7 @@ def test_unreadable_parquet(tmp_path):
 
 def test_read_table_quoted_multiline_rows_keep_their_first_line(tmp_path):
     file = write(tmp_path, "t.csv", 'a,b\n1,"two\nlines"\n\n3,x\n')
-    table = generic.read_table(file, generic.ErrorPolicy(), quoted=True)
+    table = parsing.read_table(file, ErrorPolicy(), quoted=True)
     assert list(table.rows) == [(2, ["1", "two\nlines"]), (5, ["3", "x"])]
 
 
@@ -266,13 +266,13 @@ def test_paused_gc_restores_the_collector():
     import gc
 
     assert gc.isenabled()
-    with pytest.raises(RuntimeError), generic.paused_gc():
+    with pytest.raises(RuntimeError), parsing.paused_gc():
         assert not gc.isenabled()
         raise RuntimeError
     assert gc.isenabled()
     gc.disable()
     try:
-        with generic.paused_gc():
+        with parsing.paused_gc():
             pass
         assert not gc.isenabled()  # a caller's own pause is left alone
     finally:

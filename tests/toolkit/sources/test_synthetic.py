@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -117,13 +116,11 @@ def test_a_user_does_not_depend_on_how_many_are_generated():
     assert many.histories[:5] == few.histories
 
 
-def test_generation_is_fast():
-    generate(SyntheticConfig(n_users=5))  # imports
-    start = time.process_time()  # CPU time: other processes share these cores
-    data, _ = generate(SyntheticConfig(n_users=1000))
-    elapsed = time.process_time() - start
-    assert len(data.histories) == 1000
-    assert elapsed < 2.0, f"1000 users took {elapsed:.2f} s of CPU"
+def test_generates_a_thousand_users():
+    """Scale check (its speed is measured in benchmarks/data_bench.py, not asserted here)."""
+    data, tastes = generate(SyntheticConfig(n_users=1000))
+    assert len(data.histories) == len(tastes) == 1000
+    assert len({h.user_id for h in data.histories}) == 1000
 
 
 # --------------------------------------------------------------------------- catalog
@@ -400,13 +397,14 @@ def test_taste_beats_popularity_on_leave_last_out_tasks(generated):
 
 
 def test_affinity_is_the_generators_score(generated):
-    from toolkit.sources.synthetic import _make_catalog, _taste_weights
+    from toolkit.sources.synthetic.catalog import make_catalog
+    from toolkit.sources.synthetic.tastes import taste_weights
 
     dataset, tastes = generated
     config = SyntheticConfig()
-    titles = _make_catalog(config)
+    titles = make_catalog(config)
     taste = tastes["u00000"]
-    weights = _taste_weights(config, titles, taste, 1.0, 0.0)
+    weights = taste_weights(config, titles, taste, 1.0, 0.0)
     by_python = [taste.affinity(item) for item in dataset.catalog]
     top = max(by_python)
     for w, a in zip(weights, by_python, strict=True):
@@ -440,5 +438,7 @@ def test_doctests():
     import doctest
 
     from toolkit.sources import synthetic
+    from toolkit.sources.synthetic import tastes
 
-    assert doctest.testmod(synthetic).failed == 0
+    for module in (synthetic, tastes):
+        assert doctest.testmod(module).failed == 0
