@@ -340,6 +340,7 @@ def run_experiment(
     compression: dict[str, list[float]] = {}
     strategy: dict[str, Any] = {}
     samples: dict[str, list[str]] = {}
+    labels: dict[str, str] = {}
     for i, spec in enumerate(config.rows, 1):
         runner.say(f"row {i}/{len(config.rows)}: {spec.name}")
         t0 = time.time()
@@ -355,7 +356,11 @@ def run_experiment(
             continue
         v_model = runner.stage1(spec.verbalizer, spec.train) if spec.train is not None else None
         texts = runner.verbalize(spec.verbalizer, v_model)
-        label = f"{spec.verbalizer}{' (trained)' if v_model else ''}"
+        # one label per distinct verbalization: the verbalizer's name, or for a trained model
+        # the name of the first row that trained it (ablations train different models)
+        label = labels.setdefault(
+            f"{spec.verbalizer}@{v_model}", spec.name if v_model else spec.verbalizer
+        )
         compression[label] = [v.compression for v in texts if v.compression is not None]
         if any("kept" in v.meta or "rewrite" in v.meta for v in texts):
             strategy.setdefault(label, strategies(texts, ex, tasks.catalog))
@@ -383,7 +388,6 @@ def run_experiment(
                 reasoner, ex, [v.text for v in texts], batch_size=config.eval.batch_size
             )
             picks = [a.pick if v.valid else None for a, v in zip(answers, texts, strict=True)]
-            r_label = r_name + (" (trained)" if r_model else "")
             name = spec.name if len(reasoners) == 1 else f"{spec.name} | {r_name}"
             res = evaluate(name, ex, [a.scores for a in answers], picks, n_boot=config.eval.n_boot)
             results[name] = res
@@ -406,7 +410,10 @@ def run_experiment(
                 "verbalizer": str(v_model) if v_model else None,
                 "reasoner": str(r_model) if r_model else None,
             }
-            rows.append(_row(spec, label, r_label, res, change, base_name, extras, trained))
+            # the report marks trained components itself ("rewrite (trained)")
+            rows.append(
+                _row(spec, spec.verbalizer, r_name, res, change, base_name, extras, trained)
+            )
     examples = [
         {
             "example_id": e.example_id,

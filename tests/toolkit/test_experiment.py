@@ -91,3 +91,42 @@ def test_strategies_counts_rewrite_titles_as_kept(small_run):
     s = strategies(texts, ex, tasks.catalog)
     assert s["kept"] + s["dropped"] == sum(len(e.history) for e in ex)
     assert s["preferences"] >= 0
+
+
+def test_trained_rows_keep_their_own_labels(tmp_path, monkeypatch):
+    """Ablations train different models of one verbalizer: each keeps its own compression and
+    strategy entries, and the report names a trained component once ("rewrite (trained)")."""
+    from toolkit import experiment
+
+    def fake_stage1(self, verbalizer, overrides):
+        return tmp_path / f"model-{experiment._key(overrides)}"
+
+    real_verbalize = experiment.Runner.verbalize
+
+    def fake_verbalize(self, name, model):  # a "trained" rewrite model writes rule-based text
+        return real_verbalize(self, "heuristic_rewrite" if model else name, None)
+
+    monkeypatch.setattr(experiment.Runner, "stage1", fake_stage1)
+    monkeypatch.setattr(experiment.Runner, "verbalize", fake_verbalize)
+    config = ExperimentConfig.model_validate(
+        {
+            "data": {"options": {"n_users": 20}, "tasks": {"max_history": 8}},
+            "eval": {"limit": 10, "reasoners": ["embedding"], "n_boot": 0},
+            "rows": [
+                {"name": "template", "verbalizer": "template"},
+                {"name": "rw", "verbalizer": "rewrite", "train": {}},
+                {
+                    "name": "rw ranking",
+                    "verbalizer": "rewrite",
+                    "train": {"rewards": {"kind": "ranking"}},
+                },
+            ],
+        }
+    )
+    results = run_experiment(config, tmp_path / "out", progress=False)
+    assert {"rw", "rw ranking"} <= set(results["strategies"]) and {"rw", "rw ranking"} <= set(
+        results["compression"]
+    )
+    assert [r["verbalizer"] for r in results["rows"]] == ["template", "rewrite", "rewrite"]
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "rewrite (trained)" in report and "(trained) (trained)" not in report
