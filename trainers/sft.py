@@ -163,7 +163,7 @@ def heuristic_warm_start(model: Any, tokenizer: Any, plan: Any) -> Any:
     (loaded from the cache when the same warm start ran before)."""
     from transformers import AutoModelForCausalLM
 
-    from toolkit.io import atomic_dir
+    from toolkit.io import atomic_dir, write_json
 
     settings = settings_from(getattr(plan.config, "warm_start_options", None) or {})
     rows = heuristic_targets(plan)
@@ -177,4 +177,14 @@ def heuristic_warm_start(model: Any, tokenizer: Any, plan: Any) -> Any:
     with atomic_dir(folder) as tmp:  # a model folder ``load_model`` (and ``vtk eval``) reads
         merged.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        write_json(
+            tmp / "vtk.json",
+            {
+                "warm_start": "heuristic",
+                "verbalizer": plan.reward.policy.name,
+                "targets": HEURISTIC_FOR[plan.reward.policy.name],
+                "rows": len(rows),
+                "settings": settings.model_dump(),
+            },
+        )
     return merged

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -84,6 +86,7 @@ def test_heuristic_warm_start_is_cached_by_weights_targets_and_settings(plan, to
     folders = list(cache_dir(config).iterdir())
     assert len(folders) == 1 and folders[0].name.startswith("heuristic-")
     assert (folders[0] / "tokenizer_config.json").is_file()
+    assert json.loads((folders[0] / "vtk.json").read_text())["verbalizer"] == "actions"
     again = heuristic_warm_start(tiny_model(tokenizer), tokenizer, cached_plan)
     for (name, a), (_, b) in zip(
         first.state_dict().items(), again.state_dict().items(), strict=True
