@@ -28,8 +28,10 @@ dev: $(DEVSTAMP)
 demo: $(STAMP)
 	$(BIN)/vtk demo
 
+# Tests run tiny models, where OpenMP workers spin more than they compute: one thread per
+# process unless the caller says otherwise (the suite took 3 min this way on 2 shared cores).
 test: $(DEVSTAMP)
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q
 
 test-slow: $(DEVSTAMP)
 	$(BIN)/python -m pytest -q -m "slow or embedded or data"
