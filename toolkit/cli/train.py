@@ -58,30 +58,36 @@ def command() -> None:
     """Train the verbalizer (Stage 1), the reasoner (Stage 2) or both with GRPO."""
 
 
+def _train_stage(stage: str, train: Any, options: dict[str, Any]) -> None:
+    """Load one stage's config, apply ``--warm-start``, train, report."""
+    config = _load(stage, options["config_path"], options["overrides"], options["out"])
+    if options["warm_start"]:
+        config = config.model_copy(update={"warm_start": options["warm_start"]})
+    result = train(
+        config,
+        resume=options["resume"],
+        overwrite=options["overwrite"],
+        progress=not options["quiet"],
+    )
+    _report(stage, result)
+
+
 @command.command("verbalizer")
 @_options
-def verbalizer(config_path, overrides, out, resume, overwrite, warm_start, quiet) -> None:
+def verbalizer(**options: Any) -> None:
     """Stage 1: the verbalizer against a fixed oracle reasoner."""
     from trainers.stage1 import train_verbalizer
 
-    config = _load("verbalizer", config_path, overrides, out)
-    if warm_start:
-        config = config.model_copy(update={"warm_start": warm_start})
-    result = train_verbalizer(config, resume=resume, overwrite=overwrite, progress=not quiet)
-    _report("verbalizer", result)
+    _train_stage("verbalizer", train_verbalizer, options)
 
 
 @command.command("reasoner")
 @_options
-def reasoner(config_path, overrides, out, resume, overwrite, warm_start, quiet) -> None:
+def reasoner(**options: Any) -> None:
     """Stage 2: the reasoner on a frozen verbalizer's text (or the raw template)."""
     from trainers.stage2 import train_reasoner
 
-    config = _load("reasoner", config_path, overrides, out)
-    if warm_start:
-        config = config.model_copy(update={"warm_start": warm_start})
-    result = train_reasoner(config, resume=resume, overwrite=overwrite, progress=not quiet)
-    _report("reasoner", result)
+    _train_stage("reasoner", train_reasoner, options)
 
 
 @command.command("pipeline")
