@@ -130,8 +130,7 @@ class Runner:
         self.progress = progress
         self.tasks: TaskSet | None = None
         self.examples: list[RerankExample] = []
-        self._stage1: dict[str, Path] = {}
-        self._stage2: dict[str, Path] = {}
+        self._trained: dict[str, Path] = {}  # run key (s1-... / s2-...) -> final model
         self._texts: dict[str, list[Any]] = {}
         self._reasoners: dict[str, Any] = {}
         self.training: list[dict[str, Any]] = []
@@ -164,44 +163,42 @@ class Runner:
     # ---- training -------------------------------------------------------------------
     def stage1(self, verbalizer: str, overrides: dict[str, Any]) -> Path:
         from trainers.config import VerbalizerTrainConfig
-        from trainers.run import FINAL
         from trainers.stage1 import train_verbalizer
 
         spec = deep_merge(self.config.stage1, overrides)
         spec = deep_merge(spec, {"verbalizer": {"name": verbalizer}})
         key = f"s1-{verbalizer}-{_key(spec)}"
-        if key in self._stage1:
-            return self._stage1[key]
-        out = self.out / "runs" / key
-        spec = deep_merge(spec, {"data": {"tasks": str(self.out / "tasks")}})
-        spec["output_dir"] = str(out)
-        config = VerbalizerTrainConfig.model_validate(spec)
-        if not (out / FINAL / "vtk.json").is_file():
-            self.say(f"Stage 1: training the {verbalizer} verbalizer ({key})")
-            train_verbalizer(config, overwrite=True, progress=self.progress)
-        self._record_curve(key, "verbalizer", out)
-        self._stage1[key] = out / FINAL
-        return out / FINAL
+        what = f"Stage 1: training the {verbalizer} verbalizer ({key})"
+        return self._train(key, spec, VerbalizerTrainConfig, train_verbalizer, "verbalizer", what)
 
     def stage2(self, text_from: str, model: Path | None, overrides: dict[str, Any]) -> Path:
         from trainers.config import ReasonerTrainConfig
-        from trainers.run import FINAL
         from trainers.stage2 import train_reasoner
 
         frozen = {"name": text_from, "model": str(model) if model else None}
         spec = deep_merge(deep_merge(self.config.stage2, overrides), {"verbalizer": frozen})
         key = f"s2-{text_from}-{_key(spec)}"
-        if key in self._stage2:
-            return self._stage2[key]
+        what = f"Stage 2: training the reasoner on {text_from} text ({key})"
+        return self._train(key, spec, ReasonerTrainConfig, train_reasoner, "reasoner", what)
+
+    def _train(
+        self, key: str, spec: dict[str, Any], config_cls: Any, train: Any, stage: str, what: str
+    ) -> Path:
+        """Train one stage configuration once per experiment (a finished run in
+        ``runs/<key>`` is reused) and return its final model folder."""
+        from trainers.run import FINAL
+
+        if key in self._trained:
+            return self._trained[key]
         out = self.out / "runs" / key
         spec = deep_merge(spec, {"data": {"tasks": str(self.out / "tasks")}})
         spec["output_dir"] = str(out)
-        config = ReasonerTrainConfig.model_validate(spec)
+        config = config_cls.model_validate(spec)
         if not (out / FINAL / "vtk.json").is_file():
-            self.say(f"Stage 2: training the reasoner on {text_from} text ({key})")
-            train_reasoner(config, overwrite=True, progress=self.progress)
-        self._record_curve(key, "reasoner", out)
-        self._stage2[key] = out / FINAL
+            self.say(what)
+            train(config, overwrite=True, progress=self.progress)
+        self._record_curve(key, stage, out)
+        self._trained[key] = out / FINAL
         return out / FINAL
 
     def _record_curve(self, name: str, stage: str, out: Path) -> None:

@@ -130,3 +130,25 @@ def test_trained_rows_keep_their_own_labels(tmp_path, monkeypatch):
     assert [r["verbalizer"] for r in results["rows"]] == ["template", "rewrite", "rewrite"]
     report = (tmp_path / "out" / "report.md").read_text()
     assert "rewrite (trained)" in report and "(trained) (trained)" not in report
+
+
+def test_a_stage_configuration_trains_once_and_a_finished_run_is_reused(tmp_path):
+    from toolkit.experiment import Runner
+    from trainers.config import VerbalizerTrainConfig
+
+    calls = []
+
+    def fake_train(config, **kwargs):
+        calls.append(config.output_dir)
+        (config.output_dir / "final").mkdir(parents=True)
+        (config.output_dir / "final" / "vtk.json").write_text("{}")
+
+    config = ExperimentConfig.model_validate({"rows": [{"name": "t"}]})
+    args = ("s1-x-1", {}, VerbalizerTrainConfig, fake_train, "verbalizer", "training")
+    first = Runner(config, tmp_path, progress=False)
+    assert first._train(*args) == tmp_path / "runs" / "s1-x-1" / "final"
+    assert first._train(*args) == tmp_path / "runs" / "s1-x-1" / "final"
+    assert len(calls) == 1
+    resumed = Runner(config, tmp_path, progress=False)  # an interrupted experiment, run again
+    resumed._train(*args)
+    assert len(calls) == 1 and resumed.training[0]["stage"] == "verbalizer"
