@@ -99,6 +99,11 @@ class GRPOSettings(_Strict):
     gradient_accumulation_steps: int = Field(1, ge=1)
     rollout_batch_size: int = Field(32, ge=1)
     """Rows (prompts x G samples) per ``generate`` call of the rollout backend."""
+    shared_prompt: bool = True
+    """Encode each prompt once for its G samples, in generation (one prefill, its cache
+    repeated) and in training (``trainers.shared_prompt``); ``false``: the plain path."""
+    logprob_chunk_tokens: int = Field(2048, ge=1)
+    """Rows x positions whose full-vocabulary logits are alive at once in the loss."""
     max_grad_norm: float = Field(1.0, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     gradient_checkpointing: bool = False

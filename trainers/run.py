@@ -116,7 +116,8 @@ def build_trainer(
     from trainers.rollout import transformers_generator
 
     config = plan.config
-    factory = generator_factory or transformers_generator(config.grpo.rollout_batch_size)
+    g = config.grpo
+    factory = generator_factory or transformers_generator(g.rollout_batch_size, g.shared_prompt)
     rollout = ConstrainedRollout(plan.table, factory, logprobs=config.logprobs)
     peft_config = config.model.lora.to_peft() if config.model.lora is not None else None
     with warnings.catch_warnings():
@@ -130,6 +131,8 @@ def build_trainer(
             peft_config=peft_config,
             rollout_func=rollout,
             logprobs=config.logprobs,
+            shared_prompt=g.shared_prompt,
+            chunk_tokens=g.logprob_chunk_tokens,
             callbacks=list(callbacks),
         )
     trainer.remove_callback(PrinterCallback)

@@ -15,9 +15,15 @@ from tests.trainers.conftest import GENRES, GenreOracle, ToyGenreVerbalizer, toy
 from toolkit.backends.base import Completion
 from toolkit.errors import ConfigError, InputError
 from trainers.config import ReasonerTrainConfig, VerbalizerTrainConfig
-from trainers.grpo import fit_length, masked_entropy, repair_masks
+from trainers.grpo import fit_length, stack_supports
 from trainers.logging import read_metrics
-from trainers.rollout import CONSTRAINT_KEY, GAP_KEY, ConstrainedRollout, PromptTable
+from trainers.rollout import (
+    CONSTRAINT_KEY,
+    GAP_KEY,
+    SUPPORT_KEY,
+    ConstrainedRollout,
+    PromptTable,
+)
 from trainers.stage1 import train_verbalizer
 from trainers.stage2 import train_reasoner
 
@@ -126,8 +132,7 @@ def test_stage1_moves_every_lora_parameter(tmp_path, base_dir, tokenizer, logpro
         assert gap > 0 and gap == pytest.approx(
             rows[0]["logprobs/sampler_masked_minus_unmasked"], abs=1e-3
         )
-        assert rows[0]["logprobs/replay_refused"] == 0
-        assert rows[0]["time/logprob_masks"] > 0
+        assert rows[0]["logprobs/support_refused"] == 0
     else:
         assert "logprobs/masked_minus_unmasked" not in rows[0]
 
@@ -221,20 +226,28 @@ def test_rollout_rows_keep_trl_order():
     assert unmasked.rows(samples, [0, 0, 1, 1], ["c0", "c1"], eos_id=7)["logprobs"][0] == [-2.0]
 
 
-def test_mask_helpers():
-    allowed = torch.zeros(2, 3, 5, dtype=torch.bool)
-    allowed[:, :, 1] = True
-    ids = torch.tensor([[1, 1, 0], [1, 2, 0]])
-    valid = torch.tensor([[True, True, False], [True, True, False]])
-    fixed, refused = repair_masks(allowed, ids, valid)
-    assert refused == 1  # row 1 sampled token 2 where only 1 was allowed
-    assert fixed[1, 1, 2] and fixed[:, 2].all()  # padding allows everything
-    assert fit_length(fixed, 2).shape == (2, 2, 5)
-    padded = fit_length(fixed, 4)
-    assert padded.shape == (2, 4, 5) and padded[:, 3].all()
-    logits = torch.zeros(1, 1, 5)
-    only_two = torch.tensor([[[True, True, False, False, False]]])
-    assert masked_entropy(logits, only_two).item() == pytest.approx(math.log(2))
+def test_support_helpers():
+    from toolkit.backends.bitmask import pack, unpack
+
+    one = pack(torch.tensor([[True, False, True, False, False]]))  # [T=1, W]
+    stacked = stack_supports([one, None], vocab_size=5)
+    assert stacked.shape == (2, 1, 1) and stacked.dtype == torch.int32
+    assert unpack(stacked[0], 5).tolist() == [[True, False, True, False, False]]
+    assert unpack(stacked[1], 5).all()  # no support: everything allowed
+    assert fit_length(stacked, 3).shape == (2, 3, 1)
+    assert unpack(fit_length(stacked, 3)[:, 1:], 5).all()  # padding allows everything
+    assert fit_length(stacked, 1) is stacked
+
+
+def test_rollout_carries_the_sampler_supports():
+    from toolkit.backends.bitmask import pack
+
+    bits = pack(torch.ones(1, 40, dtype=torch.bool))
+    c = Completion("", [1], [-0.1], [-0.2], "stop", prompt_ids=[9], support=bits)
+    empty = Completion("", [], [], [], "stop", prompt_ids=[9])
+    rollout = ConstrainedRollout(lambda p: None, lambda m, t: None)
+    rows = rollout.rows([[c, empty]], [0, 0], [None], eos_id=7)
+    assert rows[SUPPORT_KEY][0] is bits and rows[SUPPORT_KEY][1] is None
 
 
 def test_toy_oracle_rewards_the_dominant_genre():
