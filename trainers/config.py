@@ -228,7 +228,25 @@ class ReasonerTrainConfig(_StageConfig):
     """The shuffle's seed (``LLMReasoner(seed=...)`` at eval)."""
     prompt: str | None = None
     """A reasoner prompt template file; default: the domain's ``reasoner`` template."""
+    objective: Literal["grpo", "exact"] = "grpo"
+    """``grpo``: sample G answers per question (the paper's); ``exact``: one forward gives
+    the answer distribution over the labels and ``trainers.exact`` optimises GRPO's
+    expected update (``grpo.batch_size`` then counts questions per micro-batch)."""
+    exact_form: Literal["grpo", "expected"] = "grpo"
+    """The exact objective: GRPO's expected group-normalised update (2 arcsin sqrt p for
+    a binary reward) or the plain expected reward."""
+    order_epochs_max: int = Field(8, ge=1)
+    """At most this many seeded candidate orders per example (one per pass over the data)."""
     output_dir: Path = Path("runs/reasoner")
+
+    def order_epochs(self, n_examples: int) -> int:
+        """Passes over the data the run makes (each gets its own candidate orders)."""
+        g = self.grpo
+        per_step = g.batch_size * g.gradient_accumulation_steps
+        if self.objective == "grpo":
+            per_step //= g.num_generations
+        needed = g.max_steps * per_step
+        return max(1, min(self.order_epochs_max, -(-needed // max(n_examples, 1))))
 
     @model_validator(mode="after")
     def _no_length(self) -> ReasonerTrainConfig:

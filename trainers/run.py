@@ -50,6 +50,9 @@ class StagePlan:
     reward: Callable[..., list[float]]
     meta: dict[str, Any] = field(default_factory=dict)
     """Written to ``final/vtk.json`` so loaders know what the model was trained as."""
+    trainer_factory: Callable[..., Any] | None = None
+    """``(plan, model, tokenizer, callbacks=...) -> trainer`` for a stage that does not
+    train with GRPO (Stage 2's exact objective); None: ``build_trainer``."""
 
 
 @dataclass
@@ -209,13 +212,16 @@ def run_stage(
         progress=progress,
         extra={"stage": plan.stage, "logprobs": config.logprobs},
     )
-    trainer = build_trainer(
-        plan,
-        model,
-        tokenizer,
-        generator_factory=generator_factory,
-        callbacks=[metrics, *callbacks],
-    )
+    if plan.trainer_factory is not None:
+        trainer = plan.trainer_factory(plan, model, tokenizer, callbacks=[metrics, *callbacks])
+    else:
+        trainer = build_trainer(
+            plan,
+            model,
+            tokenizer,
+            generator_factory=generator_factory,
+            callbacks=[metrics, *callbacks],
+        )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final = out / FINAL
     save_final(trainer, tokenizer, plan, final)

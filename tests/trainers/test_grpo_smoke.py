@@ -41,17 +41,6 @@ TINY_GRPO = {
 LORA = {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}
 
 
-@pytest.fixture(scope="module")
-def base_dir(tmp_path_factory, tokenizer):
-    """The tiny model saved with the real tokenizer, like a model folder on disk."""
-    from toolkit.models import tiny_model
-
-    path = tmp_path_factory.mktemp("tiny-base")
-    tiny_model(tokenizer).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
 def fresh(base_dir):
     from toolkit.models import load_model
 

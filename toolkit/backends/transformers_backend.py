@@ -140,6 +140,17 @@ class SamplingProcessor:
         return masked, unmasked, torch.stack(self.bits[:steps], 1)
 
 
+def encode_prompt(tokenizer: Any, prompt: str, *, chat: bool = True) -> list[int]:
+    """A user message's token ids, wrapped in the tokenizer's chat template when ``chat``
+    (what the backend feeds the model; trainers that score prompts without sampling use it
+    too)."""
+    if chat:
+        messages = [{"role": "user", "content": prompt}]
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return list(tokenizer(text, add_special_tokens=False).input_ids)
+    return list(tokenizer(prompt).input_ids)
+
+
 class RowBudgets:
     """Stopping criterion: row ``i`` is done after ``budgets[i]`` new tokens."""
 
@@ -242,13 +253,7 @@ class TransformersGenerator(Generator):
 
     def encode(self, prompt: str) -> list[int]:
         """The prompt's token ids, chat template applied when ``chat``."""
-        if self.chat:
-            messages = [{"role": "user", "content": prompt}]
-            text = self.tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True
-            )
-            return list(self.tokenizer(text, add_special_tokens=False).input_ids)
-        return list(self.tokenizer(prompt).input_ids)
+        return encode_prompt(self.tokenizer, prompt, chat=self.chat)
 
     def generate(
         self,
