@@ -228,6 +228,23 @@ def run_stage(
     return TrainResult(out, final, trainer.state.global_step, out / METRICS, trainer)
 
 
+def check_completion_budget(plan: StagePlan) -> None:
+    """Refuse a ``grpo.max_completion_length`` below the largest grammar bound of the plan's
+    prompts: the rollout would cut such a completion into invalid output (a JSON array
+    without its ``]``) and train on it."""
+    if plan.trainer_factory is not None:  # no sampling, no completion budget
+        return
+    bounds = [c.max_tokens for c in plan.table.constraints.values() if c is not None]
+    worst = max(bounds, default=0)
+    budget = plan.config.grpo.max_completion_length
+    if worst > budget:
+        raise ConfigError(
+            f"grpo.max_completion_length: {budget} is below the grammar's bound of {worst} "
+            f"tokens for some prompts of this {plan.stage} run; a completion could be cut into "
+            f"invalid output. Set grpo.max_completion_length={worst} (or more)."
+        )
+
+
 def train_stage(
     config: _StageConfig,
     make_plan: Callable[[Any], StagePlan],
@@ -243,6 +260,6 @@ def train_stage(
     checkpoint = prepare_output(config.output_dir, resume=resume, overwrite=overwrite)
     if model is None:
         model, tokenizer = load_policy(config.model)
-    return run_stage(
-        make_plan(tokenizer), model=model, tokenizer=tokenizer, checkpoint=checkpoint, **run_options
-    )
+    plan = make_plan(tokenizer)
+    check_completion_budget(plan)
+    return run_stage(plan, model=model, tokenizer=tokenizer, checkpoint=checkpoint, **run_options)

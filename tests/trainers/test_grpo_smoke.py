@@ -126,6 +126,35 @@ def test_stage1_moves_every_lora_parameter(tmp_path, base_dir, tokenizer, logpro
         assert "logprobs/masked_minus_unmasked" not in rows[0]
 
 
+@pytest.mark.parametrize(
+    "grpo",
+    [
+        {"temperature": 0.7, "top_p": 0.9, "top_k": 30},  # the sampler's distribution, scored
+        {"num_iterations": 2},  # two passes per generation batch: the old-log-prob path
+        {"shared_prompt": False},  # the plain path still trains
+    ],
+    ids=["temperature-0.7", "old-logprobs", "plain"],
+)
+def test_trainer_scores_the_distribution_the_sampler_drew_from(tmp_path, base_dir, grpo):
+    config = stage1_config(tmp_path, base_dir, **grpo)
+    result = run_stage1(config, base_dir)
+    rows = read_metrics(result.metrics_path)
+    assert result.global_step == 2
+    assert rows[0]["logprobs/sampler_abs_diff"] < 1e-4
+    assert rows[0]["logprobs/support_refused"] == 0
+    assert math.isfinite(rows[0]["reward"])
+    for row in rows[:2]:
+        assert math.isfinite(row["kl"]) and math.isfinite(row["loss"])
+    if grpo.get("num_iterations"):  # step 2 re-uses step 1's samples after an update
+        assert "reward" not in rows[1] and rows[1]["logprobs/sampler_abs_diff"] > 1e-6
+
+
+def test_completion_budget_below_the_grammar_bound_is_refused(tmp_path, base_dir):
+    config = stage1_config(tmp_path, base_dir, max_completion_length=3)
+    with pytest.raises(ConfigError, match=r"grpo.max_completion_length=6"):
+        run_stage1(config, base_dir)
+
+
 def test_stage1_final_adapter_loads_and_resume_continues(tmp_path, base_dir, tokenizer):
     from toolkit.models import load_model
 
