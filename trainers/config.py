@@ -329,6 +329,8 @@ def grpo_args(config: _StageConfig, checkpoint_dir: Path) -> GRPOConfig:
         max_grad_norm=g.max_grad_norm,
         weight_decay=g.weight_decay,
         activation_checkpointing=g.gradient_checkpointing,
+        # the shared-prompt forward's recorded K/V need non-reentrant checkpointing
+        activation_checkpointing_kwargs={"use_reentrant": False},
         save_strategy="steps",
         save_steps=g.save_steps,
         save_total_limit=g.save_total_limit,

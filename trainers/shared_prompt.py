@@ -14,6 +14,15 @@ follow the attention mask in both paths (``position_ids``), as generation number
 Cost: ``U * P + B * R`` tokens instead of ``B * (P + R)`` (U distinct prompts of width P, B
 rows of completion width R). This is the Prefix Grouper / TRL PR #2669 idea done with the
 model's own cache on SDPA; no attention kernel of our own.
+
+Activation checkpointing re-runs each layer in the backward pass, and a layer that wrote
+to a cache would write twice, so transformers drops the cache under checkpointing. The two
+cache layers here are idempotent instead: ``RecordLayer`` (prompt pass) keeps the last K/V
+it was given, ``PrefixLayer`` (completion pass) returns ``prefix + new`` without storing
+anything, so a replay reads and writes the same states and the decoder layers may keep
+their cache (``_can_checkpoint_with_cache``). The recorded K/V escape the checkpointed
+layer, so only non-reentrant checkpointing (which tracks every tensor, not just outputs)
+carries their gradient; reentrant checkpointing is refused.
 """
 
 from __future__ import annotations
@@ -40,6 +49,74 @@ def decoder_and_head(model: Any) -> tuple[Any, Any]:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     base = getattr(base, "module", base)
     return base.get_decoder(), base.get_output_embeddings()
+
+
+def _layers() -> tuple[type, type]:
+    from transformers.cache_utils import DynamicLayer
+
+    class RecordLayer(DynamicLayer):
+        """Keeps the K/V of its last call (a checkpoint replay overwrites, never appends)."""
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> Any:
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            self.keys, self.values = key_states, value_states
+            return key_states, value_states
+
+    class PrefixLayer(DynamicLayer):
+        """A fixed prefix: returns ``prefix + new`` K/V and stores nothing."""
+
+        def __init__(self, keys: Any, values: Any):
+            super().__init__()
+            self.lazy_initialization(keys, values)
+            self.keys, self.values = keys, values
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> Any:
+            import torch
+
+            return (
+                torch.cat([self.keys, key_states], dim=-2),
+                torch.cat([self.values, value_states], dim=-2),
+            )
+
+    return RecordLayer, PrefixLayer
+
+
+def _cache(decoder: Any, layers: list[Any]) -> Any:
+    from transformers.cache_utils import DynamicCache, DynamicLayer
+
+    cache = DynamicCache(config=decoder.config)
+    if any(type(layer) is not DynamicLayer for layer in cache.layers):
+        raise NotImplementedError(
+            "the shared-prompt forward supports full-attention caches only; set "
+            "grpo.shared_prompt=false for this model"
+        )
+    cache.layers = layers
+    return cache
+
+
+class _KeepCacheUnderCheckpointing:
+    """Let the decoder layers keep the (idempotent) cache while checkpointing; refuse
+    reentrant checkpointing, which would cut the prompt's gradient."""
+
+    def __init__(self, decoder: Any):
+        self.layers = list(getattr(decoder, "layers", []))
+
+    def __enter__(self) -> None:
+        for layer in self.layers:
+            if getattr(layer, "gradient_checkpointing", False):
+                func = getattr(layer, "_gradient_checkpointing_func", None)
+                keywords = getattr(func, "keywords", {}) or {}
+                if keywords.get("use_reentrant", True):
+                    raise ValueError(
+                        "the shared-prompt forward needs non-reentrant activation "
+                        "checkpointing (gradient_checkpointing_kwargs={'use_reentrant': False})"
+                    )
+            layer._can_checkpoint_with_cache = True
+
+    def __exit__(self, *exc: Any) -> None:
+        for layer in self.layers:
+            layer.__dict__.pop("_can_checkpoint_with_cache", None)
 
 
 def group_rows(prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> tuple[Any, Any, Any]:
@@ -75,22 +152,26 @@ def completion_hidden(
         )
         return out.last_hidden_state[:, -r - 1 : -1]
     p = input_ids.size(1) - r
+    record, prefix = _layers()
     prompt_mask = attention_mask[:, :p]
     ids, mask, inverse = group_rows(input_ids[:, :p], prompt_mask)
-    out = decoder(
-        input_ids=ids, attention_mask=mask, position_ids=position_ids(mask), use_cache=True
-    )
-    first = out.last_hidden_state[:, -1][inverse].unsqueeze(1)  # predicts completion token 0
-    if r == 1:
-        return first
-    cache = out.past_key_values
-    cache.batch_select_indices(inverse)
-    full_mask = attention_mask[:, :-1]
-    rest = decoder(
-        input_ids=input_ids[:, p:-1],
-        attention_mask=full_mask,
-        position_ids=position_ids(full_mask)[:, p:],
-        cache=cache,
-        use_cache=True,
-    )
+    n_layers = decoder.config.num_hidden_layers
+    recorded = _cache(decoder, [record() for _ in range(n_layers)])
+    with _KeepCacheUnderCheckpointing(decoder):
+        out = decoder(
+            input_ids=ids, attention_mask=mask, position_ids=position_ids(mask), cache=recorded
+        )
+        first = out.last_hidden_state[:, -1][inverse].unsqueeze(1)  # predicts token 0
+        if r == 1:
+            return first
+        shared = _cache(
+            decoder, [prefix(rec.keys[inverse], rec.values[inverse]) for rec in recorded.layers]
+        )
+        full_mask = attention_mask[:, :-1]
+        rest = decoder(
+            input_ids=input_ids[:, p:-1],
+            attention_mask=full_mask,
+            position_ids=position_ids(full_mask)[:, p:],
+            cache=shared,
+        )
     return torch.cat([first, rest.last_hidden_state], dim=1)

@@ -107,6 +107,29 @@ def test_shared_prompt_equals_plain_forward(lora_lm, tokenizer, g, masked):
     assert cosine > 0.9999
 
 
+def test_shared_prompt_under_activation_checkpointing(lora_lm, tokenizer):
+    """Checkpointing re-runs every layer in the backward pass; the idempotent prefix
+    cache keeps the shared path exact (against the plain path without checkpointing),
+    and reentrant checkpointing, which would cut the prompt's gradient, is refused."""
+    vocab = lora_lm.config.vocab_size
+    ids, mask, width, support = trl_batch(2, 4, vocab, tokenizer.pad_token_id, seed=2)
+    reference, g_ref = logps_and_grads(lora_lm, ids, mask, width, support, shared=False)
+    lora_lm.train()
+    lora_lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    lora_lm.enable_input_require_grads()
+    try:
+        for shared in (True, False):
+            out, grads = logps_and_grads(lora_lm, ids, mask, width, support, shared=shared)
+            assert torch.allclose(out["logps"], reference["logps"], atol=1e-5, rtol=0)
+            assert torch.nn.functional.cosine_similarity(grads, g_ref, dim=0) > 0.9999
+        lora_lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+        with pytest.raises(ValueError, match="non-reentrant"):
+            logps_and_grads(lora_lm, ids, mask, width, support, shared=True)
+    finally:
+        lora_lm.gradient_checkpointing_disable()
+        lora_lm.eval()
+
+
 def test_plain_forward_matches_a_row_by_row_forward(lora_lm, tokenizer):
     """The plain path itself is right: each row alone, unpadded, gives the same log-probs
     (positions count real tokens only, as in generation)."""
