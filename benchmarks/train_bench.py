@@ -1,24 +1,40 @@
-"""GRPO step cost, split into generation, reward, log-probs (masked vs unmasked), optimizer.
+"""What a training step costs: the old path against the new one, side by side in one run.
 
-    python benchmarks/train_bench.py [--model embedded] [--steps 6] [--threads 1] [--data DIR]
+    python benchmarks/train_bench.py [--base-tree DIR] [--sections step,stage2,memory,generation]
+    python benchmarks/train_bench.py --sections curves --steps 20     # the learning check
 
-Stage 1 with the ``actions`` verbalizer (an action plan per interaction under the
-``action_plan`` grammar) on ML-100K rerank tasks cut to ``--history`` interactions, the
-embedding oracle, LoRA on the attention projections, beta 0.04 (so a reference forward
-too). One run whose steps alternate ``masked`` and ``unmasked`` log-probs, so both modes
-share the model, the data stream and the load of this shared machine; each mode's first
-step (grammar compiles, warm-up) is left out of its means. Then the last micro-batch is
-scored three ways, forward + backward, interleaved, best of ``--repeat``: masked log-probs
-(grammar replay + masked log-softmax), unmasked (same forward, full log-softmax) and TRL's
-stock fused full-vocabulary head. Target: a masked step costs at most 1.25x an unmasked
-one. Needs ML-100K (``$VTK_SHARED_DATA`` or ``../shared/data``).
+Every measurement runs in its own process (a clean peak-RSS reading, and the old code can
+run from another checkout): ``--base-tree`` is a checkout of the commit before the speed
+work (``git worktree add /tmp/vtk-base a320d9e``); without it the old rows are skipped. All
+on the embedded SmolLM2-135M, synthetic logs cut to the last 10 interactions, LoRA r=8 on
+the attention projections, the embedding oracle, seed 0. The machine's load average is
+printed with every row: a timing measured beside other jobs says so.
+
+Sections:
+- ``step``: Stage 1 seconds per step (the second step; the first carries one-time costs
+  and is shown apart) for action plans (8 prompts x G=8) and rewrites (4 prompts x G=4):
+  old code, new code with ``shared_prompt: false``, new code. The efficiency ratio divides
+  the step by one forward + backward over the unique tokens only (each distinct prompt
+  once plus every completion, as separate rows). Targets: new >= 3x faster than old at
+  G=8; ratio <= 1.5.
+- ``stage2``: Stage 2 questions per second, GRPO-sampled (G=8) vs ``objective: exact``.
+  Target: exact >= 6x.
+- ``memory``: peak RSS of one Stage 1 loss + backward at full.yaml sizes (16 completions
+  of 1024 tokens over 2 prompts of ~450, vocabulary 49k, activation checkpointing on).
+  Target <= 8 GB.
+- ``generation``: histories verbalized per second, n=8 samples, with and without the
+  shared-prompt prefill.
+- ``curves``: reward per step of a ``--steps``-step Stage 1 run, old code vs new.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,209 +42,478 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-PHASES = ("generation", "reward", "logprob_masks", "logprob", "backward", "optimizer", "step")
+WORK = Path(tempfile.gettempdir()) / "vtk-train-bench"
 
 
-def data_dir(arg: str | None) -> Path:
-    if arg:
-        return Path(arg)
-    return Path(os.environ.get("VTK_SHARED_DATA", ROOT.parent / "shared" / "data"))
+# ---------------------------------------------------------------------- workers
 
 
-def prepare(data: Path, out: Path, history: int) -> Any:
+def tasks_dir() -> Path:
+    """Synthetic rerank tasks, last 10 interactions (prepared once, shared by workers)."""
     from toolkit.sources import read_source
-    from toolkit.tasks import TaskConfig, TaskSet, prepare_tasks
+    from toolkit.tasks import TaskConfig, prepare_tasks
 
-    dataset = read_source("movielens-100k", data / "ml-100k")
-    prepare_tasks(dataset, out, TaskConfig(max_history=history, min_history=history))
-    return TaskSet.load(out, splits=("train",))
-
-
-class Alternate:
-    """A callback that switches the log-prob mode at every step, so both modes run on the
-    same model, data stream and machine load (the machine is shared); it also keeps the
-    last micro-batch a loss was computed on."""
-
-    inputs: dict[str, Any] | None = None
-
-    @staticmethod
-    def install() -> None:
-        from trainers.grpo import VtkGRPOTrainer
-
-        original = VtkGRPOTrainer._compute_loss
-
-        def _compute_loss(self: Any, model: Any, inputs: dict[str, Any]) -> Any:
-            Alternate.inputs = inputs
-            return original(self, model, inputs)
-
-        VtkGRPOTrainer._compute_loss = _compute_loss  # type: ignore[method-assign]
-
-    @staticmethod
-    def callback(trainer_ref: list[Any], modes: list[str]) -> Any:
-        from transformers import TrainerCallback
-
-        class Switch(TrainerCallback):
-            def on_step_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
-                mode = MODES[state.global_step % 2]
-                modes.append(mode)
-                if trainer_ref:
-                    trainer_ref[0].logprob_mode = mode
-                    trainer_ref[0].rollout_func.logprobs = mode
-
-        return Switch()
-
-
-MODES = ("masked", "unmasked")
-
-
-def train(args: argparse.Namespace, tasks: Any, work: Path) -> tuple[Any, list[dict], list[str]]:
-    """One run whose steps alternate masked / unmasked log-probs."""
-    from trainers import run as run_module
-    from trainers.config import VerbalizerTrainConfig
-    from trainers.logging import read_metrics
-    from trainers.stage1 import train_verbalizer
-
-    config = VerbalizerTrainConfig(
-        model={"path": args.model},
-        data={"tasks": str(work / "tasks"), "limit": args.prompts * (args.steps + 1)},
-        verbalizer={"name": "actions"},
-        oracle={"name": "embedding"},
-        grpo={
-            "device": "cpu",
-            "num_generations": args.generations,
-            "batch_size": args.generations * args.prompts,
-            "rollout_batch_size": args.generations * args.prompts,
-            "max_steps": args.steps,
-            "max_completion_length": args.max_completion,
-            "save_steps": 10_000,
-            "learning_rate": 1e-5,
-            "beta": 0.04,
-            "seed": 0,
-        },
-        logprobs="masked",
-        output_dir=work / "run",
-    )
-    trainer_ref: list[Any] = []
-    modes: list[str] = []
-    build = run_module.build_trainer
-
-    def build_and_keep(*a: Any, **kw: Any) -> Any:
-        trainer = build(*a, **kw)
-        trainer_ref.append(trainer)
-        return trainer
-
-    run_module.build_trainer = build_and_keep  # type: ignore[assignment]
-    try:
-        result = train_verbalizer(
-            config,
-            tasks=tasks,
-            progress=False,
-            overwrite=True,
-            callbacks=[Alternate.callback(trainer_ref, modes)],
-        )
-    finally:
-        run_module.build_trainer = build
-    rows = [r for r in read_metrics(result.metrics_path) if "time/step" in r]
-    return result.trainer, rows, modes
-
-
-def phase_means(rows: list[dict], modes: list[str]) -> dict[str, dict[str, float]]:
-    """Mean seconds per phase and mode, leaving out each mode's first (warm-up) step."""
-    out = {}
-    for mode in MODES:
-        timed = [r for r, m in zip(rows, modes, strict=False) if m == mode][1:]
-        out[mode] = {
-            p: statistics.fmean(r.get(f"time/{p}", 0.0) for r in timed) if timed else float("nan")
-            for p in PHASES
-        }
+    out = WORK / "tasks-h10"
+    if not (out / "meta.json").exists():
+        dataset = read_source("synthetic", None, n_users=400, history_length=[10, 16])
+        config = TaskConfig(max_history=10, min_history=10, train_per_user=2)
+        prepare_tasks(dataset, out, config)
     return out
 
 
-def score_batch(trainer: Any, inputs: dict[str, Any], how: str) -> float:
-    """Seconds for one log-prob forward + backward over the recorded micro-batch."""
+def stage1_config(a: dict[str, Any], out: Path, old: bool) -> Any:
+    from trainers.config import VerbalizerTrainConfig
+
+    grpo = {
+        "device": "cpu",
+        "num_generations": a["g"],
+        "batch_size": a["g"] * a["prompts"],
+        "rollout_batch_size": a["g"] * a["prompts"],
+        "max_steps": a["steps"],
+        "max_completion_length": a["max_completion"],
+        "save_steps": 10_000,
+        "learning_rate": a["lr"],
+        "beta": 0.0,
+        "seed": 0,
+    }
+    if not old:
+        grpo["shared_prompt"] = a["shared"]
+    return VerbalizerTrainConfig(
+        model={"path": "embedded", "lora": {"r": 8, "alpha": 16}},
+        data={"tasks": str(tasks_dir()), "limit": a["prompts"] * a["steps"]},
+        verbalizer={"name": a["verbalizer"]},
+        oracle={"name": "embedding"},
+        rewards={"kind": "accuracy", "alpha": 0.9, "length": True},
+        grpo=grpo,
+        logprobs="masked",
+        output_dir=out,
+    )
+
+
+def unique_token_seconds(model: Any, batch: dict[str, Any]) -> tuple[float, int]:
+    """One forward + backward over each distinct prompt once plus every completion (as
+    rows of their own), random ids of the same lengths: the work a step cannot avoid."""
     import torch
-    from trl import GRPOTrainer
 
-    from trainers.grpo import ROW_CONSTRAINTS_KEY
-
-    ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1)
-    mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], 1)
-    keep = inputs["completion_ids"].size(1)
-    trainer.model.zero_grad()
+    prompts = {
+        tuple(ids[m.bool()].tolist())
+        for ids, m in zip(batch["prompt_ids"], batch["prompt_mask"], strict=True)
+    }
+    lengths = [len(p) for p in prompts] + batch["completion_mask"].sum(1).tolist()
+    vocab = model.config.get_text_config().vocab_size
+    model.train()
     start = time.perf_counter()
-    if how == "trl-fused":
-        logps, _, _ = GRPOTrainer._get_per_token_logps_and_entropies(
-            trainer, trainer.model, ids, mask, keep
+    for n in lengths:  # one row each: no padding work
+        ids = torch.randint(0, vocab, (1, int(n)))
+        model(input_ids=ids).logits.float().logsumexp(-1).sum().backward()
+    model.zero_grad()
+    return time.perf_counter() - start, int(sum(lengths))
+
+
+def worker_stage1(a: dict[str, Any]) -> dict[str, Any]:
+    from trainers.grpo import VtkGRPOTrainer
+    from trainers.logging import read_metrics
+    from trainers.stage1 import train_verbalizer
+
+    old = a["tree"] != str(ROOT)
+    kept: dict[str, Any] = {}
+    original = VtkGRPOTrainer._compute_loss
+
+    def keep(self: Any, model: Any, inputs: dict[str, Any]) -> Any:
+        kept["inputs"], kept["model"] = inputs, model
+        return original(self, model, inputs)
+
+    VtkGRPOTrainer._compute_loss = keep  # type: ignore[method-assign]
+    with tempfile.TemporaryDirectory() as tmp:
+        config = stage1_config(a, Path(tmp) / "run", old)
+        result = train_verbalizer(config, progress=False)
+        rows = [r for r in read_metrics(result.metrics_path) if "time/step" in r]
+    out: dict[str, Any] = {
+        "steps": [r["time/step"] for r in rows],
+        "generation": [r.get("time/generation", 0.0) for r in rows],
+        "reward": [r.get("reward") for r in rows],
+        "completion_len": [r.get("completions/mean_length") for r in rows],
+    }
+    if a.get("unique") and "inputs" in kept:
+        seconds, tokens = unique_token_seconds(kept["model"], kept["inputs"])
+        out["unique_seconds"], out["unique_tokens"] = seconds, tokens
+    return out
+
+
+def worker_stage2(a: dict[str, Any]) -> dict[str, Any]:
+    from trainers.config import ReasonerTrainConfig
+    from trainers.logging import read_metrics
+    from trainers.stage2 import train_reasoner
+
+    exact = a["objective"] == "exact"
+    questions = a["questions"]
+    grpo = {
+        "device": "cpu",
+        "num_generations": a["g"],
+        "batch_size": questions if exact else questions * a["g"],
+        "rollout_batch_size": questions * a["g"],
+        "max_steps": a["steps"],
+        "max_completion_length": 2,
+        "save_steps": 10_000,
+        "learning_rate": 2e-5,
+        "beta": 0.0,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        config = ReasonerTrainConfig(
+            model={"path": "embedded", "lora": {"r": 8, "alpha": 16}},
+            data={"tasks": str(tasks_dir()), "limit": questions * a["steps"]},
+            grpo=grpo,
+            objective=a["objective"],
+            output_dir=Path(tmp) / "run",
         )
-    else:
-        trainer.logprob_mode = how
-        trainer._allowed = None
-        if how == "masked":  # the grammar replay is part of the cost
-            trainer._allowed = trainer.allowed_masks(
-                inputs[ROW_CONSTRAINTS_KEY], inputs["completion_ids"].tolist()
+        start = time.perf_counter()
+        result = train_reasoner(config, progress=False)
+        total = time.perf_counter() - start
+        rows = [r for r in read_metrics(result.metrics_path) if "step" in r and "loss" in r]
+    steps = [r["time/step"] for r in rows if "time/step" in r]
+    return {"steps": steps, "total": total, "questions_per_step": questions}
+
+
+def worker_memory(a: dict[str, Any]) -> dict[str, Any]:
+    """One Stage 1 loss + backward at full sizes, on rows shaped as TRL builds them."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from toolkit.backends.bitmask import full
+    from toolkit.models import load_model
+    from trainers.masked_logprobs import token_logprobs
+    from trainers.shared_prompt import completion_hidden, decoder_and_head
+
+    # a cap below this machine's memory: over it, the worker fails instead of the machine
+    cap = int(a["cap_gb"] * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    model, tok = load_model("embedded")
+    model = get_peft_model(
+        model,
+        LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]),
+    )
+    model.train()
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.enable_input_require_grads()
+    vocab = model.config.vocab_size
+    gen = torch.Generator().manual_seed(0)
+    b, r, p = a["rows"], a["completion"], a["prompt"]
+    prompts = [torch.randint(0, vocab, (p - 7 * k,), generator=gen) for k in range(2)]
+    width = max(len(x) for x in prompts)
+    ids, mask = [], []
+    for i in range(b):
+        pr = prompts[i % 2]
+        n = r - (i * 37) % 200  # ragged completions
+        comp = torch.randint(0, vocab, (n,), generator=gen)
+        pad_l, pad_r = width - len(pr), r - n
+        ids.append(
+            torch.cat(
+                [
+                    torch.full((pad_l,), tok.pad_token_id),
+                    pr,
+                    comp,
+                    torch.full((pad_r,), tok.pad_token_id),
+                ]
             )
-        logps, _, _ = trainer._token_logps(trainer.model, ids, mask, keep, None, False)
-    (logps * inputs["completion_mask"]).sum().backward()
+        )
+        mask.append(torch.cat([torch.zeros(pad_l), torch.ones(len(pr) + n), torch.zeros(pad_r)]))
+    ids, mask = torch.stack(ids), torch.stack(mask).long()
+    support = full((b, r), vocab)  # as many words as the sampler's
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    _, head = decoder_and_head(model)
+    hidden = completion_hidden(model, ids, mask, r, shared=a["shared"])
+    out = token_logprobs(
+        hidden,
+        head,
+        ids[:, -r:],
+        mask[:, -r:].bool(),
+        support=support,
+        chunk_tokens=a["chunk"],
+        entropy=True,
+    )
+    out["logps"].sum().backward()
     seconds = time.perf_counter() - start
-    trainer.model.zero_grad()
-    return seconds
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "peak_gb": peak / 2**20,
+        "before_gb": base / 2**20,
+        "seconds": seconds,
+        "tokens": int(mask.sum()),
+    }
+
+
+def worker_generation(a: dict[str, Any]) -> dict[str, Any]:
+    from toolkit.backends.base import SamplingParams
+    from toolkit.backends.transformers_backend import TransformersGenerator
+    from toolkit.models import load_model
+    from toolkit.tasks import TaskSet
+    from trainers.config import PolicySettings
+    from trainers.stage1 import policy_verbalizer
+
+    model, tok = load_model("embedded")
+    tasks = TaskSet.load(tasks_dir())
+    policy = policy_verbalizer(PolicySettings(name="actions"), tok, tasks.domain)
+    examples = tasks.split("train")[: a["histories"] * (a["repeat"] + 1)]
+    prompts = [policy.prompt(e.history, tasks.catalog) for e in examples]
+    constraints = [policy.constraint(e.history, tasks.catalog) for e in examples]
+    gen = TransformersGenerator(
+        model, tok, batch_size=a["n"] * a["histories"], shared_prefill=a["shared"]
+    )
+    times = []
+    for k in range(a["repeat"] + 1):  # the first call warms up and is left out
+        sl = slice(k * a["histories"], (k + 1) * a["histories"])
+        start = time.perf_counter()
+        gen.generate(prompts[sl], constraints[sl], n=a["n"], params=SamplingParams(seed=k))
+        times.append(time.perf_counter() - start)
+    return {"seconds": times[1:], "histories": a["histories"]}
+
+
+WORKERS = {
+    "stage1": worker_stage1,
+    "stage2": worker_stage2,
+    "memory": worker_memory,
+    "generation": worker_generation,
+}
+
+
+# ---------------------------------------------------------------------- driver
+
+
+def run_worker(name: str, tree: Path, **a: Any) -> dict[str, Any]:
+    """``name`` in a fresh process with ``tree``'s code first on the path."""
+    a["tree"] = str(tree)
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    load = os.getloadavg()[0]
+    with tempfile.NamedTemporaryFile("r", suffix=".json") as fh:
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            name,
+            "--args",
+            json.dumps(a),
+            "--result",
+            fh.name,
+        ]
+        log = WORK / f"{name}-{int(time.time())}.log"
+        with log.open("w") as out:
+            code = subprocess.call(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tree)
+        if code != 0:
+            print(f"  {name} failed (exit {code}); log: {log}")
+            return {}
+        result = json.load(fh)
+    result["load"] = (load + os.getloadavg()[0]) / 2
+    return result
+
+
+def fmt(x: float | None, spec: str = ".1f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def section_step(args: argparse.Namespace, trees: dict[str, Path]) -> list[str]:
+    lines = [
+        "### Stage 1 step time (embedded SmolLM2-135M, synthetic, history 10)",
+        "",
+        "| verbalizer | prompts x G | code | step 1 s | step 2 s | generation s (step 2) "
+        "| unique-token fwd+bwd s | efficiency | speed-up vs old | load |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    shapes = [("actions", 8, 8, 64), ("rewrite", 4, 4, 320)]
+    for verbalizer, prompts, g, max_completion in shapes:
+        base = dict(
+            verbalizer=verbalizer,
+            prompts=prompts,
+            g=g,
+            steps=2,
+            lr=2e-5,
+            max_completion=max_completion,
+        )
+        runs = {}
+        for label, tree, shared in (
+            ("old", trees.get("old"), False),
+            ("new, shared off", trees["new"], False),
+            ("new", trees["new"], True),
+        ):
+            if tree is None:
+                continue
+            runs[label] = run_worker("stage1", tree, shared=shared, unique=label == "new", **base)
+        unique = runs.get("new", {}).get("unique_seconds")
+        old_step = (runs.get("old", {}).get("steps") or [None, None])[-1]
+        for label, r in runs.items():
+            steps = r.get("steps") or [None, None]
+            step = steps[-1]
+            eff = step / unique if step and unique else None
+            speed = old_step / step if step and old_step else None
+            lines.append(
+                f"| {verbalizer} | {prompts} x {g} | {label} | {fmt(steps[0])} | {fmt(step)} "
+                f"| {fmt((r.get('generation') or [None])[-1])} | {fmt(unique)} "
+                f"| {fmt(eff, '.2f')} | {fmt(speed, '.2f')}x | {fmt(r.get('load'))} |"
+            )
+            print(lines[-1], flush=True)
+    return lines
+
+
+def section_stage2(args: argparse.Namespace, trees: dict[str, Path]) -> list[str]:
+    lines = [
+        "### Stage 2 questions per second (template contexts, history 10)",
+        "",
+        "| objective | questions/step | s/step (after the first) | questions/s | ratio | load |",
+        "|---|---|---|---|---|---|",
+    ]
+    res = {
+        "grpo (G=8)": run_worker(
+            "stage2", trees["new"], objective="grpo", g=8, questions=4, steps=3
+        ),
+        "exact": run_worker("stage2", trees["new"], objective="exact", g=8, questions=8, steps=3),
+    }
+    rate = {}
+    for label, r in res.items():
+        steps = r.get("steps") or []
+        mean = statistics.fmean(steps[1:]) if len(steps) > 1 else None
+        rate[label] = r["questions_per_step"] / mean if mean else None
+    for label, r in res.items():
+        steps = r.get("steps") or []
+        mean = statistics.fmean(steps[1:]) if len(steps) > 1 else None
+        base = rate.get("grpo (G=8)")
+        ratio = rate[label] / base if rate[label] and base else None
+        lines.append(
+            f"| {label} | {r.get('questions_per_step')} | {fmt(mean, '.2f')} "
+            f"| {fmt(rate[label], '.2f')} | {fmt(ratio, '.1f')}x | {fmt(r.get('load'))} |"
+        )
+        print(lines[-1], flush=True)
+    return lines
+
+
+def section_memory(args: argparse.Namespace, trees: dict[str, Path]) -> list[str]:
+    lines = [
+        "### Peak memory of one Stage 1 loss + backward at full.yaml sizes",
+        "",
+        "| forward | rows x completion | tokens | peak RSS GB | seconds | load |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, shared in (("shared prompt", True), ("plain", False)):
+        r = run_worker(
+            "memory",
+            trees["new"],
+            rows=16,
+            completion=1024,
+            prompt=450,
+            chunk=1024,
+            shared=shared,
+            cap_gb=args.memory_cap_gb,
+        )
+        lines.append(
+            f"| {label} | 16 x 1024 | {r.get('tokens', '-')} "
+            f"| {fmt(r.get('peak_gb'), '.2f')} | {fmt(r.get('seconds'))} "
+            f"| {fmt(r.get('load'))} |"
+        )
+        print(lines[-1], flush=True)
+    return lines
+
+
+def section_generation(args: argparse.Namespace, trees: dict[str, Path]) -> list[str]:
+    lines = [
+        "### Generation: action plans, 4 histories x n=8 samples",
+        "",
+        "| prefill | s per call | histories/s | speed-up | load |",
+        "|---|---|---|---|---|",
+    ]
+    res = {
+        label: run_worker("generation", trees["new"], histories=4, n=8, repeat=2, shared=shared)
+        for label, shared in (("per sample", False), ("shared", True))
+    }
+    base = None
+    for label, r in res.items():
+        mean = statistics.fmean(r["seconds"]) if r.get("seconds") else None
+        rate = r["histories"] / mean if mean else None
+        base = base or rate
+        speed = rate / base if rate and base else None
+        lines.append(
+            f"| {label} | {fmt(mean, '.2f')} | {fmt(rate, '.3f')} "
+            f"| {fmt(speed, '.2f')}x | {fmt(r.get('load'))} |"
+        )
+        print(lines[-1], flush=True)
+    return lines
+
+
+def section_curves(args: argparse.Namespace, trees: dict[str, Path]) -> list[str]:
+    lines = [f"### Stage 1 reward per step, {args.steps} steps (actions, 4 prompts x G=4)", ""]
+    curves = {}
+    for label in ("old", "new"):
+        tree = trees.get(label)
+        if tree is None:
+            continue
+        curves[label] = run_worker(
+            "stage1",
+            tree,
+            verbalizer="actions",
+            prompts=4,
+            g=4,
+            steps=args.steps,
+            lr=1e-4,
+            max_completion=64,
+            shared=True,
+        ).get("reward", [])
+    lines.append("| step | " + " | ".join(curves) + " |")
+    lines.append("|---|" + "---|" * len(curves))
+    for k in range(args.steps):
+        cells = [fmt(c[k], ".3f") if k < len(c) else "-" for c in curves.values()]
+        lines.append(f"| {k + 1} | " + " | ".join(cells) + " |")
+    for label, c in curves.items():
+        done = [x for x in c if x is not None]
+        if done:
+            half = done[len(done) // 2 :]
+            lines.append(
+                f"\n{label}: mean reward {statistics.fmean(done):.3f}, "
+                f"last half {statistics.fmean(half):.3f}"
+            )
+    print("\n".join(lines), flush=True)
+    return lines
+
+
+SECTIONS = {
+    "step": section_step,
+    "stage2": section_stage2,
+    "memory": section_memory,
+    "generation": section_generation,
+    "curves": section_curves,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", help="Folder holding ml-100k/")
-    parser.add_argument("--model", default="embedded")
-    parser.add_argument("--steps", type=int, default=6, help="Steps, alternating modes.")
-    parser.add_argument("--prompts", type=int, default=2, help="Prompts per step.")
-    parser.add_argument("--generations", type=int, default=4)
-    parser.add_argument("--history", type=int, default=10)
-    parser.add_argument("--max-completion", type=int, default=64)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--sections", default="step,stage2,memory,generation")
+    parser.add_argument("--base-tree", type=Path, help="checkout of the old code")
+    parser.add_argument("--steps", type=int, default=20, help="steps of the curves section")
+    parser.add_argument("--out", type=Path, help="also write the tables (Markdown) here")
+    parser.add_argument(
+        "--memory-cap-gb", type=float, default=12.0, help="address-space cap of the memory worker"
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--args", help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    data = data_dir(args.data)
-    if not (data / "ml-100k").is_dir():
-        print(f"skipped: ML-100K not found under {data}")
+    WORK.mkdir(parents=True, exist_ok=True)
+    if args.worker:
+        sys.path.insert(0, json.loads(args.args)["tree"])
+        result = WORKERS[args.worker](json.loads(args.args))
+        Path(args.result).write_text(json.dumps(result))
         return 0
-    Alternate.install()
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        tasks = prepare(data, work / "tasks", args.history)
-        print(
-            f"model={args.model} steps={args.steps} (alternating masked/unmasked) "
-            f"prompts/step={args.prompts} G={args.generations} history={args.history} "
-            f"max_completion={args.max_completion} threads={torch.get_num_threads()}"
-        )
-        trainer, rows, modes = train(args, tasks, work)
-        per_row = rows[0]["num_tokens"] / (args.prompts * args.generations)
-        completion = statistics.fmean(r["completions/mean_length"] for r in rows)
-        print(f"tokens per row: ~{per_row:.0f} (prompt + completion), {completion:.1f} completion")
-        means = phase_means(rows, modes)
-        print("\nseconds per step (mean over each mode's steps after its first)")
-        print(f"{'phase':<15}" + "".join(f"{m:>12}" for m in MODES))
-        for phase in PHASES:
-            print(f"{phase:<15}" + "".join(f"{means[m][phase]:>12.3f}" for m in MODES))
-        ratio = means["masked"]["step"] / means["unmasked"]["step"]
-        print(f"\nmasked / unmasked step: {ratio:.3f}x (target <= 1.25x)")
-
-        inputs = Alternate.inputs
-        if trainer is not None and inputs is not None:
-            n_rows = inputs["completion_ids"].shape[0]
-            print(f"\none micro-batch ({n_rows} rows), log-probs fwd + bwd, best of {args.repeat}")
-            cost = {how: float("inf") for how in ("masked", "unmasked", "trl-fused")}
-            for _ in range(args.repeat):  # interleaved, so load changes hit all three
-                for how in cost:
-                    cost[how] = min(cost[how], score_batch(trainer, inputs, how))
-            for how, seconds in cost.items():
-                print(f"  {how:<10} {seconds:8.3f} s")
-            print(f"  masked / unmasked: {cost['masked'] / cost['unmasked']:.3f}x")
+    trees = {"new": ROOT}
+    if args.base_tree:
+        trees["old"] = args.base_tree.resolve()
+    print(
+        f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+        f"old code: {trees.get('old', 'not given')}",
+        flush=True,
+    )
+    tasks_dir()
+    lines = []
+    for name in args.sections.split(","):
+        lines += [*SECTIONS[name](args, trees), ""]
+    if args.out:
+        args.out.write_text("\n".join(lines) + "\n")
     return 0
 
 

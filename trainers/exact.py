@@ -29,10 +29,11 @@ metrics callback as GRPO) with this loss; ``trainers.run`` saves its result like
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 
 if TYPE_CHECKING:
     import torch
@@ -129,6 +130,7 @@ class ExactLabelTrainer(Trainer):
         self.form = form
         self.beta = beta
         self._window: dict[str, list[float]] = {}
+        self.add_callback(_StepTimer(self))
 
     def label_logits(self, model: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         from trainers.shared_prompt import position_ids
@@ -185,6 +187,20 @@ class ExactLabelTrainer(Trainer):
                 logs[key] = sum(values) / len(values)
         self._window = {}
         super().log(logs, *args, **kwargs)
+
+
+class _StepTimer(TrainerCallback):
+    """Seconds per optimizer step, logged as ``time/step`` like the GRPO trainer's."""
+
+    def __init__(self, trainer: ExactLabelTrainer):
+        self.trainer = trainer
+        self._start = 0.0
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._start = time.perf_counter()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.trainer._window.setdefault("time/step", []).append(time.perf_counter() - self._start)
 
 
 def _adapter_off(model: Any) -> Any:

@@ -118,10 +118,10 @@ def stack_supports(rows: Sequence[Any], vocab_size: int) -> torch.Tensor:
     one (None) and positions past a row's end allow every token."""
     import torch
 
-    from toolkit.backends.bitmask import words
+    from toolkit.backends.bitmask import full
 
     width = max((len(r) for r in rows if r is not None), default=1)
-    out = torch.full((len(rows), width, words(vocab_size)), -1, dtype=torch.int32)
+    out = full((len(rows), width), vocab_size)
     for b, row in enumerate(rows):
         if row is not None and len(row):
             out[b, : len(row)] = torch.as_tensor(row, dtype=torch.int32)

@@ -32,7 +32,7 @@ def words(vocab_size: int) -> int:
 def _shifts(device: torch.device) -> torch.Tensor:
     import torch
 
-    return torch.arange(WORD, dtype=torch.int64, device=device)
+    return torch.arange(WORD, dtype=torch.int32, device=device)
 
 
 def pack(allowed: torch.Tensor) -> torch.Tensor:
@@ -44,18 +44,15 @@ def pack(allowed: torch.Tensor) -> torch.Tensor:
     pad = words(vocab) * WORD - vocab
     if pad:
         allowed = F.pad(allowed, (0, pad), value=False)
-    grouped = allowed.reshape(*allowed.shape[:-1], -1, WORD).to(torch.int64)
-    packed = (grouped << _shifts(allowed.device)).sum(-1)
-    # bit 31 set: the value exceeds int32's range; wrap it as two's complement
-    return torch.where(packed >= 2**31, packed - 2**32, packed).to(torch.int32)
+    grouped = allowed.reshape(*allowed.shape[:-1], -1, WORD).to(torch.int32)
+    # disjoint bits add without carries, and 1 << 31 wraps to int32's sign bit
+    return (grouped << _shifts(allowed.device)).sum(-1, dtype=torch.int32)
 
 
 def unpack(bits: torch.Tensor, vocab_size: int) -> torch.Tensor:
     """``[..., W]`` int32 words -> ``[..., vocab_size]`` booleans."""
-    import torch
-
-    wide = bits.to(torch.int64).unsqueeze(-1) >> _shifts(bits.device)
-    allowed = (wide & 1).bool().reshape(*bits.shape[:-1], bits.size(-1) * WORD)
+    shifted = bits.unsqueeze(-1) >> _shifts(bits.device)  # arithmetic shift: bit j at 0
+    allowed = (shifted & 1).bool().reshape(*bits.shape[:-1], bits.size(-1) * WORD)
     return allowed[..., :vocab_size]
 
 
@@ -63,4 +60,4 @@ def full(shape: tuple[int, ...], vocab_size: int) -> torch.Tensor:
     """Words that allow every token: ``[*shape, ceil(vocab_size / 32)]``."""
     import torch
 
-    return pack(torch.ones(*shape, vocab_size, dtype=torch.bool))
+    return torch.full((*shape, words(vocab_size)), -1, dtype=torch.int32)
