@@ -296,7 +296,7 @@ def run_worker(name: str, tree: Path, **a: Any) -> dict[str, Any]:
             "--result",
             fh.name,
         ]
-        log = WORK / f"{name}-{int(time.time())}.log"
+        log = WORK / f"{name}-{int(time.time())}-{os.getpid()}.log"
         with log.open("w") as out:
             code = subprocess.call(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tree)
         if code != 0:
@@ -319,7 +319,7 @@ def section_step(args: argparse.Namespace, trees: dict[str, Path]) -> list[str]:
         "| unique-token fwd+bwd s | efficiency | speed-up vs old | load |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    shapes = [("actions", 8, 8, 64), ("rewrite", 4, 4, 320)]
+    shapes = [("actions", 8, 8, 96), ("rewrite", 4, 4, 320)]
     for verbalizer, prompts, g, max_completion in shapes:
         base = dict(
             verbalizer=verbalizer,
@@ -486,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sections", default="step,stage2,memory,generation")
     parser.add_argument("--base-tree", type=Path, help="checkout of the old code")
     parser.add_argument("--steps", type=int, default=20, help="steps of the curves section")
+    parser.add_argument("--curves", default="old,new", help="which code the curves run")
     parser.add_argument("--out", type=Path, help="also write the tables (Markdown) here")
     parser.add_argument(
         "--memory-cap-gb", type=float, default=12.0, help="address-space cap of the memory worker"
