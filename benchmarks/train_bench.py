@@ -319,8 +319,9 @@ def section_step(args: argparse.Namespace, trees: dict[str, Path]) -> list[str]:
         "| unique-token fwd+bwd s | efficiency | speed-up vs old | load |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    shapes = [("actions", 8, 8, 96), ("rewrite", 4, 4, 320)]
-    for verbalizer, prompts, g, max_completion in shapes:
+    # (verbalizer, prompts, G, completion budget, also run the new code without sharing)
+    shapes = [("actions", 8, 8, 96, False), ("rewrite", 4, 4, 1024, True)]
+    for verbalizer, prompts, g, max_completion, ablation in shapes:
         base = dict(
             verbalizer=verbalizer,
             prompts=prompts,
@@ -329,12 +330,11 @@ def section_step(args: argparse.Namespace, trees: dict[str, Path]) -> list[str]:
             lr=2e-5,
             max_completion=max_completion,
         )
+        variants = [("old", trees.get("old"), False), ("new", trees["new"], True)]
+        if ablation:
+            variants.insert(1, ("new, shared off", trees["new"], False))
         runs = {}
-        for label, tree, shared in (
-            ("old", trees.get("old"), False),
-            ("new, shared off", trees["new"], False),
-            ("new", trees["new"], True),
-        ):
+        for label, tree, shared in variants:
             if tree is None:
                 continue
             runs[label] = run_worker("stage1", tree, shared=shared, unique=label == "new", **base)
@@ -438,9 +438,9 @@ def section_generation(args: argparse.Namespace, trees: dict[str, Path]) -> list
 
 
 def section_curves(args: argparse.Namespace, trees: dict[str, Path]) -> list[str]:
-    lines = [f"### Stage 1 reward per step, {args.steps} steps (actions, 4 prompts x G=4)", ""]
+    lines = [f"### Stage 1 reward per step, {args.steps} steps (actions, 2 prompts x G=4)", ""]
     curves = {}
-    for label in ("old", "new"):
+    for label in args.curves.split(","):
         tree = trees.get(label)
         if tree is None:
             continue
@@ -448,11 +448,11 @@ def section_curves(args: argparse.Namespace, trees: dict[str, Path]) -> list[str
             "stage1",
             tree,
             verbalizer="actions",
-            prompts=4,
+            prompts=2,
             g=4,
             steps=args.steps,
             lr=1e-4,
-            max_completion=64,
+            max_completion=96,
             shared=True,
         ).get("reward", [])
     lines.append("| step | " + " | ".join(curves) + " |")
