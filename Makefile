@@ -77,5 +77,5 @@ vllm: $(VLLM_STAMP)
 # (it starts the server from .venv-vllm on 127.0.0.1 and stops it after).
 test-vllm: $(VLLM_STAMP) $(DEVSTAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} VLLM_CPU_KVCACHE_SPACE=2 \
-		$(VLLM_VENV)/bin/python -m pytest -q -m vllm -p no:cacheprovider tests/toolkit/backends/test_vllm.py
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q -m vllm tests/toolkit/backends/test_openai_vllm_server.py
+		$(VLLM_VENV)/bin/python -m pytest -q -m vllm -p no:cacheprovider tests/toolkit/test_backend_vllm.py
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q -m vllm tests/toolkit/test_vllm_server.py
