@@ -16,33 +16,13 @@ import os
 
 import pytest
 
-from grammars.base import Constraint
+from tests.toolkit.vllm_reference import CHOICE, PROMPTS, SCHEMA, vtk_logprobs
 from toolkit.backends import get_backend
 from toolkit.backends.base import SamplingParams
 from toolkit.backends.vllm import VLLMGenerator
 from toolkit.errors import MissingDependencyError
 
 T = 0.7
-CHOICE = Constraint(
-    "choice", json.dumps(["Alpha", "Beta", "Gamma"]), engine="xgrammar", max_tokens=4
-)
-SCHEMA = Constraint(
-    "json_schema",
-    json.dumps(
-        {
-            "type": "object",
-            "properties": {
-                "genre": {"type": "string", "enum": ["drama", "comedy", "horror"]},
-                "n": {"type": "integer", "minimum": 0, "maximum": 9},
-            },
-            "required": ["genre", "n"],
-            "additionalProperties": False,
-        }
-    ),
-    engine="xgrammar",
-    max_tokens=24,
-)
-PROMPTS = ["Pick a word: Alpha, Beta or Gamma.", "Describe a movie taste as JSON."]
 
 
 def test_registered_and_says_how_to_install_when_absent():
@@ -72,23 +52,14 @@ def engine(request):
 @pytest.fixture(scope="module")
 def reference():
     """The embedded model in transformers (float32) and vtk's masked log-probs."""
-    import torch
-
     from toolkit.models import load_model
-    from trainers.masked_logprobs import allowed_masks, masked_token_logprobs
 
     model, tokenizer = load_model("embedded")
 
     def logprobs(completion, constraint, temperature):
-        ids = completion.prompt_ids + completion.token_ids
-        with torch.no_grad():
-            logits = model(torch.tensor([ids])).logits[0, len(completion.prompt_ids) - 1 : -1]
-        logits = logits.float() / temperature
-        allowed = allowed_masks([constraint], tokenizer, [completion.token_ids], logits.size(-1))
-        target = torch.tensor([completion.token_ids])
-        masked = masked_token_logprobs(logits[None], target, allowed)[0]
-        unmasked = torch.log_softmax(logits, -1).gather(-1, target.T).squeeze(-1)
-        return masked, unmasked
+        return vtk_logprobs(
+            model, tokenizer, completion.prompt_ids, completion.token_ids, constraint, temperature
+        )
 
     return tokenizer, logprobs
 

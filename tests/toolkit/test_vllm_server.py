@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from grammars.base import Constraint
+from tests.toolkit.vllm_reference import CHOICE, PROMPTS, SCHEMA, vtk_logprobs
 from toolkit.backends.base import SamplingParams
 from toolkit.backends.openai import OpenAIGenerator
 
@@ -80,49 +80,25 @@ def server(tmp_path_factory):
             proc.wait()
 
 
-CHOICE = Constraint(
-    "choice", json.dumps(["Alpha", "Beta", "Gamma"]), engine="xgrammar", max_tokens=4
-)
-SCHEMA = Constraint(
-    "json_schema",
-    json.dumps(
-        {
-            "type": "object",
-            "properties": {"genre": {"type": "string", "enum": ["drama", "comedy", "horror"]}},
-            "required": ["genre"],
-            "additionalProperties": False,
-        }
-    ),
-    engine="xgrammar",
-    max_tokens=16,
-)
-
-
 def test_generator_on_vllm_serve_matches_vtk_masked_logprobs(server):
     import torch
 
     from toolkit.models import load_model
-    from trainers.masked_logprobs import allowed_masks, masked_token_logprobs
 
     gen = OpenAIGenerator(SERVED, base_url=server, timeout=300)
-    prompts = ["Pick a word: Alpha, Beta or Gamma.", "Name a movie genre as JSON."]
-    out = gen.generate(prompts, [CHOICE, SCHEMA], n=2, params=SamplingParams(temperature=T, seed=0))
+    out = gen.generate(PROMPTS, [CHOICE, SCHEMA], n=2, params=SamplingParams(temperature=T, seed=0))
     assert all(c.text in ("Alpha", "Beta", "Gamma") for c in out[0])
     assert all(json.loads(c.text)["genre"] in ("drama", "comedy", "horror") for c in out[1])
     model, tokenizer = load_model("embedded")
     gaps = []
-    for prompt, constraint, row in zip(prompts, [CHOICE, SCHEMA], out, strict=True):
+    for prompt, constraint, row in zip(PROMPTS, [CHOICE, SCHEMA], out, strict=True):
         text = tokenizer.apply_chat_template(
             [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
         )
         prompt_ids = tokenizer(text, add_special_tokens=False).input_ids
         for c in row:
             assert len(c.token_ids) == len(c.logprobs) > 0  # ids from return_tokens_as_token_ids
-            with torch.no_grad():
-                logits = model(torch.tensor([prompt_ids + c.token_ids])).logits[0]
-            logits = logits[len(prompt_ids) - 1 : -1].float() / T
-            allowed = allowed_masks([constraint], tokenizer, [c.token_ids], logits.size(-1))
-            ours = masked_token_logprobs(logits[None], torch.tensor([c.token_ids]), allowed)[0]
+            ours, _ = vtk_logprobs(model, tokenizer, prompt_ids, c.token_ids, constraint, T)
             gaps.append(float((torch.tensor(c.logprobs) - ours).abs().max()))
     print(f"vllm serve vs vtk masked log-probs at T={T}: max gap {max(gaps):.2e}")
     assert max(gaps) < 1e-3
@@ -181,6 +157,11 @@ def test_train_verbalizer_two_steps_with_the_served_oracle(server, tmp_path, tok
     assert main(["train", "verbalizer", "--config", str(config), "--out", str(out), "--quiet"]) == 0
     assert (out / "final" / "adapter_config.json").is_file()
     steps = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    print("metrics:", steps[-1])
-    assert max(s.get("step", 0) for s in steps) == 2
+    trained = [s for s in steps if "reward" in s]
+    for s in trained:
+        print(
+            {k: s.get(k) for k in ("step", "reward", "accuracy", "verbalizer/valid", "step_time")}
+        )
+    assert [s["step"] for s in trained] == [1, 2]
+    assert all(0.0 <= s["accuracy"] <= 1.0 for s in trained)  # the served oracle's hits
     assert "api_key" not in (out / "config.yaml").read_text()
