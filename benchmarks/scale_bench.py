@@ -97,12 +97,14 @@ def run_backend(backend: str, count: int, window: int, ns: list[int]) -> dict[st
 def spawn(backend: str, python: str, args: argparse.Namespace) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(args.threads)}
     env.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+    out = Path(args.results) / f"{backend}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [python, __file__, "--worker", backend, "--histories", str(args.histories)]
-    cmd += ["--window", str(args.window), "--n", *map(str, args.n)]
+    cmd += ["--window", str(args.window), "--n", *map(str, args.n), "--results", str(out)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
+    if done.returncode != 0 or not out.is_file():
         raise SystemExit(f"{backend} worker failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(out.read_text())
 
 
 def table(results: list[dict[str, Any]], args: argparse.Namespace, note: str) -> str:
@@ -136,11 +138,19 @@ def main() -> int:
     parser.add_argument("--backends", nargs="+", default=["transformers", "vllm"])
     parser.add_argument("--note", default="", help="What else ran on the machine.")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--results",
+        default=str(ROOT / "runs" / "scale_bench"),
+        help="Folder for each backend's JSON numbers.",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(run_backend(args.worker, args.histories, args.window, args.n)))
-        return 0
+        result = run_backend(args.worker, args.histories, args.window, args.n)
+        Path(args.results).write_text(json.dumps(result))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)  # vLLM's engine shutdown hung once on a loaded machine; nothing is left to do
     pythons = {"transformers": sys.executable, "vllm": args.vllm_python}
     results = [spawn(b, pythons[b], args) for b in args.backends]
     text = table(results, args, args.note)
