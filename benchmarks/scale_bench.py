@@ -17,9 +17,11 @@ load; for vLLM engine start). The numbers replace the "Scale" section of
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -101,9 +103,14 @@ def spawn(backend: str, python: str, args: argparse.Namespace) -> dict[str, Any]
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [python, __file__, "--worker", backend, "--histories", str(args.histories)]
     cmd += ["--window", str(args.window), "--n", *map(str, args.n), "--results", str(out)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if done.returncode != 0 or not out.is_file():
-        raise SystemExit(f"{backend} worker failed:\n{done.stderr[-3000:]}")
+    log = out.with_suffix(".log")
+    with log.open("w") as sink:  # not a pipe: vLLM's engine processes would hold it open
+        proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=sink, start_new_session=True)
+        code = proc.wait()
+    with contextlib.suppress(ProcessLookupError):  # vLLM engine processes left behind
+        os.killpg(proc.pid, signal.SIGKILL)
+    if code != 0 or not out.is_file():
+        raise SystemExit(f"{backend} worker failed; see {log}:\n{log.read_text()[-3000:]}")
     return json.loads(out.read_text())
 
 
@@ -150,7 +157,7 @@ def main() -> int:
         Path(args.results).write_text(json.dumps(result))
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)  # vLLM's engine shutdown hung once on a loaded machine; nothing is left to do
+        os._exit(0)  # vLLM's engine shutdown hung once under load: the caller kills the group
     pythons = {"transformers": sys.executable, "vllm": args.vllm_python}
     results = [spawn(b, pythons[b], args) for b in args.backends]
     text = table(results, args, args.note)
