@@ -12,7 +12,7 @@ import importlib
 
 from toolkit.backends.base import BACKENDS, Completion, FinishReason, Generator, SamplingParams
 
-_BUILTINS = ("transformers_backend",)
+_BUILTINS = ("transformers_backend", "openai", "vllm")
 
 
 def load_builtins() -> None:

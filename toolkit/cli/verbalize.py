@@ -33,6 +33,14 @@ VERBALIZER_NAMES = (
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-resume", is_flag=True, help="Start FILE afresh instead of skipping done ids.")
+@click.option(
+    "--cache",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Content-keyed store of LLM verbalizations (default: the vtk cache folder's "
+    "verbalizations/); an unchanged history, model, prompt and grammar is not generated again.",
+)
+@click.option("--no-cache", is_flag=True, help="Generate everything; read and write no store.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="JSONL file.")
 def command(
     tasks_dir: Path,
@@ -44,11 +52,15 @@ def command(
     batch_size: int,
     seed: int,
     no_resume: bool,
+    cache: Path | None,
+    no_cache: bool,
     out: Path,
 ) -> None:
     """Verbalize a task split with one verbalizer; rows already in --out are kept."""
     from toolkit.cli.evaluate import select_examples
+    from toolkit.models import cache_dir
     from toolkit.tasks import TaskSet
+    from toolkit.verbalization_cache import CachedVerbalizer, maybe_cached
     from toolkit.verbalize import build_verbalizer, verbalize_examples
 
     tasks = TaskSet.load(tasks_dir, splits=(split,))
@@ -58,6 +70,8 @@ def command(
     verbalizer = build_verbalizer(
         name, model=model, domain=tasks.domain, batch_size=batch_size, seed=seed
     )
+    if not no_cache:
+        verbalizer = maybe_cached(verbalizer, cache or cache_dir() / "verbalizations")
     rows = verbalize_examples(
         examples,
         tasks.catalog,
@@ -74,3 +88,8 @@ def command(
         f"{len(rows)} rows of {verbalizer.name} in {out}: {valid} valid, "
         f"mean compression {mean:.3f}"
     )
+    if isinstance(verbalizer, CachedVerbalizer):
+        click.echo(
+            f"cache {verbalizer.store.path}: {verbalizer.hits} reused, "
+            f"{verbalizer.misses} generated"
+        )

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from toolkit.records import Catalog
     from toolkit.tasks import RerankExample
 
-_BUILTINS = ("embedding", "llm")
+_BUILTINS = ("embedding", "llm", "openai")
 
 
 def load_builtins() -> None:
