@@ -26,7 +26,7 @@ import yaml
 
 from toolkit.errors import ConfigError
 from trainers.config import ModelSettings, _StageConfig, grpo_args
-from trainers.logging import MetricsCallback
+from trainers.logging import MetricsCallback, StageProgress, quiet_trainer
 from trainers.rollout import ConstrainedRollout, GeneratorFactory, PromptTable
 from trainers.warm_start import apply_warm_start
 
@@ -110,7 +110,6 @@ def build_trainer(
     callbacks: Sequence[Any] = (),
 ) -> VtkGRPOTrainer:
     from datasets import Dataset
-    from transformers import PrinterCallback
 
     from trainers.grpo import VtkGRPOTrainer
     from trainers.rollout import transformers_generator
@@ -132,7 +131,7 @@ def build_trainer(
             logprobs=config.logprobs,
             callbacks=list(callbacks),
         )
-    trainer.remove_callback(PrinterCallback)
+    quiet_trainer(trainer)
     return trainer
 
 
@@ -203,15 +202,16 @@ def run_stage(
     metrics = MetricsCallback(
         out / METRICS,
         tensorboard_dir=out / "tensorboard",
-        progress=progress,
+        progress=False,
         extra={"stage": plan.stage, "logprobs": config.logprobs},
     )
+    shown = [StageProgress(f"{plan.stage} (GRPO)")] if progress else []
     trainer = build_trainer(
         plan,
         model,
         tokenizer,
         generator_factory=generator_factory,
-        callbacks=[metrics, *callbacks],
+        callbacks=[metrics, *shown, *callbacks],
     )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final = out / FINAL

@@ -1,0 +1,150 @@
+"""What reaches the terminal: vtk's own progress and warnings, nothing else.
+
+Library chatter (transformers, TRL, datasets, peft, torch: their log records, their Python
+warnings, their progress bars) goes to the run's log file, ``<run folder>/vtk.log``, and
+with ``vtk -v`` to the terminal as well. vtk's own warnings (``VtkWarning``, or a plain
+``UserWarning`` raised from vtk's code) are printed as one ``warning: ...`` line, without
+the source line Python would show. ``configure`` is called once by the CLI; a command
+that has a run folder wraps its work in ``run_log(folder)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import warnings
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+
+LOG_NAME = "vtk.log"
+VTK_PACKAGES = ("toolkit", "trainers", "grammars", "actions", "prompts")
+LIBRARIES = (
+    "transformers",
+    "trl",
+    "peft",
+    "datasets",
+    "accelerate",
+    "torch",
+    "outlines",
+    "outlines_core",
+    "xgrammar",
+    "llguidance",
+    "huggingface_hub",
+    "filelock",
+    "urllib3",
+    "httpx",
+    "fsspec",
+)
+QUIET_ENV = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # transformers reads it too ("Writing model shards")
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",  # "Dropping fully masked examples ..."
+    "TOKENIZERS_PARALLELISM": "false",  # the fork warning of the tokenizers library
+}
+_ROOTS = tuple(str(Path(__file__).resolve().parents[1] / p) for p in VTK_PACKAGES)
+
+
+class VtkWarning(UserWarning):
+    """A warning worded for vtk's user; always shown on the terminal."""
+
+
+class _LibraryHandler(logging.Handler):
+    """Library records: into the run's log file (buffered until one is attached), and to
+    the terminal with ``-v``."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.verbose = False
+        self.file: logging.Handler | None = None
+        self.pending: deque[logging.LogRecord] = deque(maxlen=5000)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.file is not None:
+            self.file.handle(record)
+        else:
+            self.pending.append(record)
+        if self.verbose:
+            try:
+                sys.stderr.write(self.format(record) + "\n")
+            except Exception:
+                self.handleError(record)
+
+
+_HANDLER = _LibraryHandler()
+_WARNINGS = logging.getLogger("py.warnings")
+
+
+def _is_vtk(filename: str) -> bool:
+    return str(Path(filename).resolve()).startswith(_ROOTS)
+
+
+def _showwarning(message, category, filename, lineno, file=None, line=None) -> None:
+    if issubclass(category, VtkWarning) or (category is UserWarning and _is_vtk(filename)):
+        text = f"warning: {message}"
+        try:
+            import click
+
+            click.secho(text, fg="yellow", err=True)
+        except Exception:
+            print(text, file=sys.stderr)
+        return
+    _WARNINGS.warning("%s: %s (%s:%s)", category.__name__, message, filename, lineno)
+
+
+def tame() -> None:
+    """Take the libraries' own terminal handlers and progress bars away (they add them on
+    import, so this runs again once they are imported); their records reach ``vtk.log``."""
+    with contextlib.suppress(ImportError):
+        import transformers.utils.logging as tlog
+
+        tlog.disable_progress_bar()
+    with contextlib.suppress(ImportError):
+        import datasets.utils.logging  # noqa: F401 - adds its handler, removed below
+    for name in (*LIBRARIES, "py.warnings"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            stream = isinstance(handler, logging.StreamHandler)
+            if stream and handler is not _HANDLER and not isinstance(handler, logging.FileHandler):
+                logger.removeHandler(handler)
+        if _HANDLER not in logger.handlers:
+            logger.addHandler(_HANDLER)
+        logger.propagate = False
+
+
+def configure(verbose: bool = False) -> None:
+    """Route warnings and library logs (see the module docstring); idempotent."""
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    _HANDLER.verbose = verbose
+    warnings.showwarning = _showwarning
+    for name in (*LIBRARIES, "py.warnings"):
+        logger = logging.getLogger(name)
+        if _HANDLER not in logger.handlers:
+            logger.addHandler(_HANDLER)
+        logger.propagate = False
+    if "transformers" in sys.modules or "datasets" in sys.modules:
+        tame()
+
+
+@contextlib.contextmanager
+def run_log(folder: str | os.PathLike[str]) -> Iterator[Path]:
+    """Append the library log of the work inside to ``folder/vtk.log`` (created)."""
+    path = Path(folder) / LOG_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(_HANDLER.formatter)
+    previous, _HANDLER.file = _HANDLER.file, handler
+    while _HANDLER.pending:
+        handler.handle(_HANDLER.pending.popleft())
+    tame()
+    try:
+        yield path
+    finally:
+        _HANDLER.file = previous
+        handler.close()
+
+
+__all__ = ["LOG_NAME", "VtkWarning", "configure", "run_log", "tame"]
