@@ -140,6 +140,8 @@ class StageProgress(TrainerCallback):
     ) -> None:
         if not logs or not state.is_world_process_zero:
             return
+        if not any(key in logs for key, _ in self.summary):
+            return  # e.g. the trainer's closing totals: the closing line covers them
         self.last.update(clean(logs))
         line = progress_line(state.global_step, state.max_steps, self.last, self.summary)
         self.bar.echo(f"{self.label}: {line}")
@@ -197,6 +199,16 @@ class MetricsCallback(TrainerCallback):
             self._writer = SummaryWriter(str(tensorboard_dir))
         self._start = time.time()
 
+    def on_train_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        """On resume, drop what a killed run logged after its last checkpoint (and a line
+        cut short by the kill), so the file has each step once."""
+        if state.is_world_process_zero and self.path.is_file():
+            keep = [r for r in read_metrics(self.path) if r.get("step", 0) <= state.global_step]
+            from toolkit.io import atomic_file
+
+            with atomic_file(self.path) as fh:
+                fh.writelines(json.dumps(r) + "\n" for r in keep)
+
     def on_log(
         self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any
     ) -> None:
@@ -225,8 +237,13 @@ class MetricsCallback(TrainerCallback):
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of a ``metrics.jsonl`` (empty when the file does not exist)."""
+    """The rows of a ``metrics.jsonl`` (empty when the file does not exist); a last line
+    cut short by a killed run is left out."""
     path = Path(path)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    if not text.endswith("\n"):
+        lines = lines[:-1]  # no newline after it: the write was cut short
+    return [json.loads(line) for line in lines if line]

@@ -78,14 +78,27 @@ def load_policy(settings: ModelSettings) -> tuple[Any, Any]:
     return load_model(settings.path, dtype=settings.dtype)
 
 
+def _last_complete_checkpoint(checkpoints: Path) -> str | None:
+    """The newest checkpoint that was saved to the end (a run killed while saving leaves
+    one without ``trainer_state.json``, its last file)."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    if not checkpoints.is_dir():
+        return None
+    done = [
+        p
+        for p in checkpoints.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+        if p.name.rsplit("-", 1)[-1].isdigit() and (p / "trainer_state.json").is_file()
+    ]
+    return str(max(done, key=lambda p: int(p.name.rsplit("-", 1)[-1]))) if done else None
+
+
 def prepare_output(output_dir: Path, *, resume: bool, overwrite: bool) -> Path | None:
     """Check the output folder; return the checkpoint to resume from (or None)."""
-    from transformers.trainer_utils import get_last_checkpoint
-
     checkpoints = output_dir / CHECKPOINTS
     previous = (output_dir / METRICS).exists() or checkpoints.exists()
     if resume:
-        last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+        last = _last_complete_checkpoint(checkpoints)
         if last is None:
             raise ConfigError(f"{checkpoints}: no checkpoint to resume from (drop --resume)")
         return Path(last)
