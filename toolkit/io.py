@@ -216,22 +216,23 @@ def parse_json(text: str, file: object = None, line: int | None = None) -> Any:
 
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_PAIR = re.compile(r"\[\]|\{\}")
 
 
 def too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether brackets outside strings nest deeper than ``limit`` (cheap for the usual
-    line, which holds fewer brackets than the limit)."""
+    """Whether brackets outside strings nest deeper than ``limit``: the brackets alone are
+    kept and innermost pairs removed one level per pass (a few passes for the usual row;
+    a line with fewer brackets than the limit returns at once)."""
     if text.count("[") + text.count("{") <= limit:
         return False
-    depth = 0
-    for ch in _STRING.sub("", text):
-        if ch in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif ch in "]}":
-            depth -= 1
-    return False
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    for _ in range(limit):
+        inner = _PAIR.sub("", brackets)
+        if not inner or inner == brackets:  # balanced, or unbalanced (invalid JSON)
+            return False
+        brackets = inner
+    return True
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -3,7 +3,7 @@
 Library chatter (transformers, TRL, datasets, peft, torch: their log records, their Python
 warnings, their progress bars) goes to the run's log file, ``<run folder>/vtk.log``, and
 with ``vtk -v`` to the terminal as well. vtk's own warnings (``VtkWarning``, or a plain
-``UserWarning`` raised from vtk's code) are printed as one ``warning: ...`` line, without
+``UserWarning`` that vtk's code raised) are printed as one ``warning: ...`` line, without
 the source line Python would show. ``configure`` is called once by the CLI; a command
 that has a run folder wraps its work in ``run_log(folder)``.
 """
@@ -81,8 +81,17 @@ def _is_vtk(filename: str) -> bool:
     return str(Path(filename).resolve()).startswith(_ROOTS)
 
 
+def _raised_by_vtk() -> bool:
+    """Whether the code that called ``warnings.warn`` is vtk's (not where ``stacklevel``
+    points: a library's warning often points into the code that called the library)."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.endswith("warnings.py"):
+        frame = frame.f_back
+    return frame is not None and _is_vtk(frame.f_code.co_filename)
+
+
 def _showwarning(message, category, filename, lineno, file=None, line=None) -> None:
-    if issubclass(category, VtkWarning) or (category is UserWarning and _is_vtk(filename)):
+    if issubclass(category, VtkWarning) or (category is UserWarning and _raised_by_vtk()):
         text = f"warning: {message}"
         try:
             import click
