@@ -44,29 +44,22 @@ def test_demo_takes_the_same_overrides(vtk, tmp_path):
     assert_error(result, "columns", "takes no such option")
 
 
-def test_config_not_utf8(vtk, tmp_path):
-    path = write(tmp_path / "c.yaml", b"stage: verbalizer\nname: caf\xe9\n")
-    assert_error(vtk(*TRAIN, path), "c.yaml", "not UTF-8")
-
-
-def test_config_invalid_yaml_names_the_line(vtk, tmp_path):
-    path = write(tmp_path / "c.yaml", "stage: verbalizer\ngrpo:\n  max_steps: [1\n")
-    assert_error(vtk(*TRAIN, path), "c.yaml:", "invalid YAML")
-
-
-def test_config_python_tag_in_the_file(vtk, tmp_path):
-    path = write(tmp_path / "c.yaml", "stage: !!python/object/apply:os.system [ls]\n")
-    assert_error(vtk(*TRAIN, path), "c.yaml", "invalid YAML")
-
-
-def test_config_top_level_not_a_mapping(vtk, tmp_path):
-    path = write(tmp_path / "c.yaml", "- a\n- b\n")
-    assert_error(vtk(*TRAIN, path), "c.yaml", "top level must be a mapping")
-
-
-def test_config_field_error_names_file_line_and_field(vtk, tmp_path):
-    path = write(tmp_path / "c.yaml", "output_dir: x\ndata:\n  tasks: t\ngrpo:\n  max_steps: ten\n")
-    assert_error(vtk(*TRAIN, path), "c.yaml:5:", "field 'grpo.max_steps'")
+@pytest.mark.parametrize(
+    ("content", "parts"),
+    [
+        (b"stage: verbalizer\nname: caf\xe9\n", ["c.yaml", "not UTF-8"]),
+        (b"stage: verbalizer\ngrpo:\n  max_steps: [1\n", ["c.yaml:", "invalid YAML"]),
+        (b"stage: !!python/object/apply:os.system [ls]\n", ["c.yaml", "invalid YAML"]),
+        (b"- a\n- b\n", ["c.yaml", "top level must be a mapping"]),
+        (
+            b"output_dir: x\ndata:\n  tasks: t\ngrpo:\n  max_steps: ten\n",
+            ["c.yaml:5:", "field 'grpo.max_steps'"],
+        ),
+    ],
+    ids=["not-utf8", "yaml-syntax", "python-tag", "not-a-mapping", "field-type"],
+)
+def test_bad_config_file(vtk, tmp_path, content, parts):
+    assert_error(vtk(*TRAIN, write(tmp_path / "c.yaml", content)), *parts)
 
 
 def test_config_missing(vtk, tmp_path):
