@@ -28,7 +28,7 @@ X_VTK_TYPES = {
 }
 
 
-def _precheck_schema(file: Path) -> None:
+def precheck_schema(file: Path) -> None:
     """What a JSON grammar file must be before it is checked: readable UTF-8, JSON nested
     no deeper than vtk reads, and ``x-vtk`` settings of the right types (InputError)."""
     from toolkit.errors import InputError, Problem
@@ -98,6 +98,8 @@ def show(
     """The constraint grammar NAME (a name, dotted path or file) builds for one context."""
     from grammars import get_grammar
 
+    if name.lower().endswith(".json"):
+        precheck_schema(Path(name))
     grammar = get_grammar(name)
     constraint = grammar.constraint(_context(n_interactions, n_candidates, domain, extra))
     if raw:
@@ -125,7 +127,7 @@ def check(file: Path, engine: str | None, strict: bool) -> None:
     from grammars.check import check_file
 
     if file.suffix.lower() == ".json":
-        _precheck_schema(file)
+        precheck_schema(file)
     report = check_file(file, engine)
     for issue in report.errors:
         click.secho(f"{file}: error: {issue}", fg="red")

@@ -67,7 +67,10 @@ def read_outputs(path: Path) -> Iterator[tuple[int, str, Any]]:
 def command(grammar_name: str, file: Path, quiet: bool) -> None:
     """Validate the outputs in FILE (JSONL) against a grammar; exit 1 if any is invalid."""
     from grammars import get_grammar
+    from toolkit.cli.grammars import precheck_schema
 
+    if grammar_name.lower().endswith(".json"):
+        precheck_schema(Path(grammar_name))
     grammar = get_grammar(grammar_name)
     total = valid = 0
     for lineno, text, ctx in read_outputs(file):

@@ -58,3 +58,17 @@ def test_grammars_check_deeply_nested_schema(vtk, tmp_path):
 def test_grammars_check_not_utf8(vtk, tmp_path):
     path = write(tmp_path / "g.json", b'{"type": "string", "title": "\xff"}')
     assert_error(vtk("grammars", "check", path), "g.json", "UTF-8")
+
+
+@pytest.mark.parametrize("command", ["validate", "show"])
+def test_every_command_loading_a_schema_file_checks_it(vtk, tmp_path, command):
+    schema = write(
+        tmp_path / "g.json", json.dumps({"type": "string", "x-vtk": {"max_tokens": "x"}})
+    )
+    outputs = write(tmp_path / "out.jsonl", '"a"\n')
+    args = (
+        ["validate", "--grammar", schema, outputs]
+        if command == "validate"
+        else ["grammars", "show", schema]
+    )
+    assert_error(vtk(*args), "g.json", "field 'x-vtk.max_tokens'")
