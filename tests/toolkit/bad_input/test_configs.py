@@ -90,3 +90,26 @@ def test_debug_shows_the_traceback(vtk, monkeypatch):
         result = vtk(*args, "data", "prepare", "synthetic", "--out", "unused")
         assert result.code == 3
         assert "Traceback" in result.err and "deliberate" in result.err
+
+
+def test_experiment_applies_key_value_overrides(vtk, tmp_path, config, monkeypatch):
+    """Issue 12, item 2: ``vtk experiment`` takes ``KEY=VALUE`` like ``vtk train``."""
+    import toolkit.experiment
+
+    seen = {}
+
+    def fake_run(cfg, out, **_):
+        seen.update(config=cfg, out=out)
+        return {"summary": ["ok"]}
+
+    monkeypatch.setattr(toolkit.experiment, "run_experiment", fake_run)
+    args = ["data.options.n_users=12", "eval.limit=3", "data.tasks.max_history=5"]
+    result = vtk("experiment", "--config", config, "--out", tmp_path / "run", *args)
+    assert result.code == 0, result.err
+    cfg = seen["config"]
+    assert (cfg.data.options["n_users"], cfg.eval.limit, cfg.data.tasks["max_history"]) == (
+        12,
+        3,
+        5,
+    )
+    assert (tmp_path / "run" / "vtk.log").is_file()
