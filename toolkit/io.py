@@ -1,9 +1,10 @@
 """Atomic writes and JSONL reading: nothing vtk writes is ever half-written, and nothing vtk
 did not write is ever deleted.
 
-Every temporary path vtk makes is named ``.<target>.vtk-tmp-<pid>-<random>`` beside its
-target, so that a process killed with ``kill -9`` leaves something the next writer of that
-target can recognise and remove: a temporary path whose owning process no longer runs.
+Every temporary path vtk makes is named ``.<target>.vtk-tmp-<host>-<pid>-<random>``
+beside its target, so that a process killed with ``kill -9`` leaves something the next
+writer of that target can recognise and remove: a temporary path of this machine whose
+owning process no longer runs.
 A folder vtk writes carries a manifest (``.vtk-written``) of its files; replacing a folder
 (``--overwrite``) is refused unless every file in it is listed there (or, for folders
 written before manifests existed, unless it holds the writer's own metadata file).
@@ -40,9 +41,19 @@ def _umask() -> int:
     return mask
 
 
+def _host() -> str:
+    """A short tag of this machine: a pid proves nothing about another host's processes
+    (a folder shared over the network, or by containers)."""
+    import hashlib
+    import socket
+
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+
 def temp_prefix(target: Path) -> str:
-    """``.<name>.vtk-tmp-<pid>-``: the prefix of every temporary path beside ``target``."""
-    return f".{target.name}{TEMP_TAG}{os.getpid()}-"
+    """``.<name>.vtk-tmp-<host>-<pid>-``: the prefix of every temporary path beside
+    ``target``."""
+    return f".{target.name}{TEMP_TAG}{_host()}-{os.getpid()}-"
 
 
 def _alive(pid: int) -> bool:
@@ -58,10 +69,11 @@ def _alive(pid: int) -> bool:
 
 
 def remove_stale_temps(target: str | os.PathLike[str]) -> list[Path]:
-    """Remove temporary paths beside ``target`` left by vtk processes that no longer run
-    (a ``kill -9``); return what was removed. Paths of live processes are kept."""
+    """Remove temporary paths beside ``target`` left by vtk processes of this machine that
+    no longer run (a ``kill -9``); return what was removed. Paths of live processes, and
+    of other machines, are kept."""
     target = Path(target)
-    pattern = re.compile(re.escape(f".{target.name}{TEMP_TAG}") + r"(\d+)-")
+    pattern = re.compile(re.escape(f".{target.name}{TEMP_TAG}{_host()}-") + r"(\d+)-")
     removed = []
     if not target.parent.is_dir():
         return removed

@@ -101,14 +101,16 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
     pid = int(dead.stdout)
-    stale_dir = tmp_path / f".out.vtk-tmp-{pid}-abc"
+    here = temp_prefix(target).rsplit("-", 2)[0]  # .out.vtk-tmp-<host>
+    stale_dir = tmp_path / f"{here}-{pid}-abc"
     write(stale_dir / "train.jsonl", "half")
-    stale_file = write(tmp_path / f".out.vtk-tmp-{pid}-def", "half")
+    stale_file = write(tmp_path / f"{here}-{pid}-def", "half")
+    elsewhere = write(tmp_path / f".out.vtk-tmp-00000000-{pid}-jkl", "another host's")
     live = write(tmp_path / f"{temp_prefix(target)}ghi", "mine, in use")
     unrelated = write(tmp_path / ".out.backup", "user's")
     removed = remove_stale_temps(target)
     assert sorted(removed) == sorted([stale_dir, stale_file])
-    assert live.exists() and unrelated.exists()
+    assert live.exists() and unrelated.exists() and elsewhere.exists()
 
 
 def test_temporaries_carry_the_pid(tmp_path):
@@ -117,7 +119,7 @@ def test_temporaries_carry_the_pid(tmp_path):
         seen.append(tmp.name)
     with atomic_file(tmp_path / "f.txt"):
         seen += [p.name for p in tmp_path.iterdir() if p.name.startswith(".f.txt")]
-    assert len(seen) == 2 and all(f".vtk-tmp-{os.getpid()}-" in n for n in seen), seen
+    assert len(seen) == 2 and all(f"-{os.getpid()}-" in n for n in seen), seen
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
