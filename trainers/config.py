@@ -99,6 +99,11 @@ class GRPOSettings(_Strict):
     gradient_accumulation_steps: int = Field(1, ge=1)
     rollout_batch_size: int = Field(32, ge=1)
     """Rows (prompts x G samples) per ``generate`` call of the rollout backend."""
+    shared_prompt: bool = True
+    """Encode each prompt once for its G samples, in generation (one prefill, its cache
+    repeated) and in training (``trainers.shared_prompt``); ``false``: the plain path."""
+    logprob_chunk_tokens: int = Field(2048, ge=1)
+    """Rows x positions whose full-vocabulary logits are alive at once in the loss."""
     max_grad_norm: float = Field(1.0, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     gradient_checkpointing: bool = False
@@ -223,7 +228,25 @@ class ReasonerTrainConfig(_StageConfig):
     """The shuffle's seed (``LLMReasoner(seed=...)`` at eval)."""
     prompt: str | None = None
     """A reasoner prompt template file; default: the domain's ``reasoner`` template."""
+    objective: Literal["grpo", "exact"] = "grpo"
+    """``grpo``: sample G answers per question (the paper's); ``exact``: one forward gives
+    the answer distribution over the labels and ``trainers.exact`` optimises GRPO's
+    expected update (``grpo.batch_size`` then counts questions per micro-batch)."""
+    exact_form: Literal["grpo", "expected"] = "grpo"
+    """The exact objective: GRPO's expected group-normalised update (2 arcsin sqrt p for
+    a binary reward) or the plain expected reward."""
+    order_epochs_max: int = Field(8, ge=1)
+    """At most this many seeded candidate orders per example (one per pass over the data)."""
     output_dir: Path = Path("runs/reasoner")
+
+    def order_epochs(self, n_examples: int) -> int:
+        """Passes over the data the run makes (each gets its own candidate orders)."""
+        g = self.grpo
+        per_step = g.batch_size * g.gradient_accumulation_steps
+        if self.objective == "grpo":
+            per_step //= g.num_generations
+        needed = g.max_steps * per_step
+        return max(1, min(self.order_epochs_max, -(-needed // max(n_examples, 1))))
 
     @model_validator(mode="after")
     def _no_length(self) -> ReasonerTrainConfig:
@@ -306,6 +329,8 @@ def grpo_args(config: _StageConfig, checkpoint_dir: Path) -> GRPOConfig:
         max_grad_norm=g.max_grad_norm,
         weight_decay=g.weight_decay,
         activation_checkpointing=g.gradient_checkpointing,
+        # the shared-prompt forward's recorded K/V need non-reentrant checkpointing
+        activation_checkpointing_kwargs={"use_reentrant": False},
         save_strategy="steps",
         save_steps=g.save_steps,
         save_total_limit=g.save_total_limit,

@@ -1,20 +1,26 @@
-"""``VtkGRPOTrainer``: TRL's GRPOTrainer with grammar-masked log-probs and phase timings.
+"""``VtkGRPOTrainer``: TRL's GRPOTrainer scoring the sampler's own distribution, cheaply.
 
-The sampler draws every token from the grammar-masked, renormalised distribution, so the
-policy gradient (and the clipped ratio, and the KL) must use that distribution too; TRL's
-full-vocabulary log-softmax is biased by the mass of the tokens the grammar forbids. With
-``logprobs="masked"`` the trainer replays each row's constraint on its completion ids once
-per generation batch (``trainers.masked_logprobs.allowed_masks``), carries the boolean
-masks through TRL's shuffle and split as one more batch key, and computes the policy, old
-and reference log-probs as a log-softmax over the allowed tokens only. ``"unmasked"``
-takes the full-vocabulary log-softmax from the same forward pass (TRL's math), so the two
-modes differ by the mask alone. Both modes log the mean |trainer - sampler| log-prob per
-token; the masked mode also logs the masked-minus-unmasked gap per sequence, which the
-rollout logs from the sampler's side in both modes.
+The sampler draws every token from the grammar-masked, temperature-scaled (and possibly
+truncated) distribution, so the policy gradient, the clipped ratio and the KL must use that
+distribution too; TRL's full-vocabulary log-softmax is biased by the mass the grammar
+forbids. The rollout returns, with every completion, the packed support of the
+distribution each token was drawn from (``trainers.rollout.SUPPORT_KEY``); the trainer
+carries those int32 words through TRL's shuffle and split as one more batch key and, with
+``logprobs="masked"``, scores the policy, old and reference log-probs over that support
+(``trainers.masked_logprobs.token_logprobs``, chunked over positions so no
+full-vocabulary float tensor of the batch is alive). ``"unmasked"`` takes the
+full-vocabulary log-softmax from the same forward (TRL's math), so the two modes differ by
+the mask alone.
 
-Everything else (advantages normalised per group, the clipped objective, the KL to the
-reference, checkpoints) is TRL's. The overrides are the hooks that touch rows:
-``_generate`` (masks), ``_generate_and_score_completions`` (carry them),
+The forward itself is the shared-prompt one (``trainers.shared_prompt``): each distinct
+prompt of a micro-batch runs once and its completions attend to its cache
+(``shared_prompt=False`` keeps the plain ``prompt + completion`` rows for comparison).
+
+Both modes log the mean |trainer - sampler| log-prob per token (``sampler_abs_diff``, ~0
+on policy); the masked mode logs, on the gradient pass only, the masked-minus-unmasked gap
+per sequence. Everything else (advantages normalised per group, the clipped objective, the
+KL to the reference, checkpoints) is TRL's. The overrides are the hooks that touch rows:
+``_generate`` (take the supports), ``_generate_and_score_completions`` (carry them),
 ``_compute_loss`` (select them) and ``_get_per_token_logps_and_entropies`` (use them);
 ``_calculate_rewards`` and ``training_step`` are wrapped only to time them.
 """
@@ -31,16 +37,14 @@ from typing import TYPE_CHECKING, Any
 from transformers import TrainerCallback
 from trl import GRPOTrainer
 
-from trainers.rollout import CONSTRAINT_KEY, GAP_KEY
+from trainers.rollout import CONSTRAINT_KEY, GAP_KEY, SUPPORT_KEY
 
 if TYPE_CHECKING:
     import torch
 
-    from grammars.base import Constraint
-
-ALLOWED_KEY = "vtk_allowed"
-ROW_CONSTRAINTS_KEY = "vtk_constraints"
-PHASES = ("generation", "reward", "logprob_masks", "logprob", "backward", "optimizer")
+SUPPORTS_KEY = "vtk_support"
+"""The batch key of the packed supports ``[B, T, W]`` (int32) after ``_generate``."""
+PHASES = ("generation", "reward", "logprob", "backward", "optimizer")
 
 
 class PhaseTimes:
@@ -64,7 +68,7 @@ class PhaseTimes:
         """This step's phases (``backward`` = training step minus the measured parts,
         i.e. the loss and its backward pass), then reset."""
         s = self.seconds
-        inside = sum(s.get(p, 0.0) for p in ("generation", "reward", "logprob_masks", "logprob"))
+        inside = sum(s.get(p, 0.0) for p in ("generation", "reward", "logprob"))
         out = {p: s.get(p, 0.0) for p in PHASES if p not in ("backward",)}
         out["backward"] = max(0.0, s.get("train_step", 0.0) - inside)
         out["step"] = s.get("train_step", 0.0) + s.get("optimizer", 0.0)
@@ -91,60 +95,64 @@ class _PhaseCallback(TrainerCallback):
             metrics[f"time/{phase}"].append(seconds)
 
 
-def fit_length(allowed: torch.Tensor, length: int) -> torch.Tensor:
-    """Crop or pad (with all-True rows) the token axis of ``[B, T, V]`` masks to ``length``."""
+def fit_length(support: torch.Tensor, length: int) -> torch.Tensor:
+    """Crop or pad (with all-allowed words) the token axis of ``[B, T, W]`` supports."""
     import torch
 
-    t = allowed.size(1)
+    t = support.size(1)
     if t == length:
-        return allowed
+        return support
     if t > length:
-        return allowed[:, :length]
-    pad = torch.ones(
-        allowed.size(0), length - t, allowed.size(2), dtype=torch.bool, device=allowed.device
+        return support[:, :length]
+    pad = torch.full(
+        (support.size(0), length - t, support.size(2)),
+        -1,
+        dtype=support.dtype,
+        device=support.device,
     )
-    return torch.cat([allowed, pad], dim=1)
+    return torch.cat([support, pad], dim=1)
 
 
-def repair_masks(
-    allowed: torch.Tensor, completion_ids: torch.Tensor, valid: torch.Tensor
-) -> tuple[torch.Tensor, int]:
-    """Padding positions allow everything (so no row is all ``-inf``) and the sampled token
-    is always allowed (so a replay that disagrees with the sampler cannot yield an
-    infinite loss); return the masks and how many real tokens the replay had refused."""
-    hit = allowed.gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)
-    refused = int((~hit & valid).sum())
-    allowed = allowed | ~valid.unsqueeze(-1)
-    if refused:
-        allowed = allowed.clone()
-        allowed.scatter_(-1, completion_ids.unsqueeze(-1), True)
-    return allowed, refused
+def stack_supports(rows: Sequence[Any], vocab_size: int) -> torch.Tensor:
+    """Per-completion ``[T_i, W]`` supports -> one ``[B, T_max, W]`` tensor; rows without
+    one (None) and positions past a row's end allow every token."""
+    import torch
 
+    from toolkit.backends.bitmask import words
 
-def masked_entropy(logits: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
-    """Entropy of the renormalised distribution over the allowed tokens (all tokens when
-    ``allowed`` is None), ``[B, T]``."""
-    if allowed is None:
-        logp = logits.log_softmax(-1)
-        return -(logp.exp() * logp).sum(-1)
-    logp = logits.masked_fill(~allowed, float("-inf")).log_softmax(-1)
-    return -(logp.exp() * logp.masked_fill(~allowed, 0.0)).sum(-1)
+    width = max((len(r) for r in rows if r is not None), default=1)
+    out = torch.full((len(rows), width, words(vocab_size)), -1, dtype=torch.int32)
+    for b, row in enumerate(rows):
+        if row is not None and len(row):
+            out[b, : len(row)] = torch.as_tensor(row, dtype=torch.int32)
+    return out
 
 
 class VtkGRPOTrainer(GRPOTrainer):
-    """GRPO with grammar-constrained rollouts and (optionally) grammar-masked log-probs.
+    """GRPO with grammar-constrained rollouts, the sampler's distribution in the loss and a
+    shared-prompt forward.
 
-    Takes TRL's arguments plus ``logprobs`` (``masked`` | ``unmasked``). The rollout must
-    be a ``trainers.rollout.ConstrainedRollout`` (it reports each row's constraint)."""
+    Takes TRL's arguments plus ``logprobs`` (``masked`` | ``unmasked``), ``shared_prompt``
+    (encode each distinct prompt once per micro-batch) and ``chunk_tokens`` (rows x
+    positions of logits alive at once). The rollout must be a
+    ``trainers.rollout.ConstrainedRollout`` (it returns each completion's supports)."""
 
-    def __init__(self, *args: Any, logprobs: str = "masked", **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        logprobs: str = "masked",
+        shared_prompt: bool = True,
+        chunk_tokens: int = 2048,
+        **kwargs: Any,
+    ):
         if logprobs not in ("masked", "unmasked"):
             raise ValueError(f"logprobs must be 'masked' or 'unmasked', got {logprobs!r}")
         self.logprob_mode = logprobs
+        self.shared_prompt = shared_prompt
+        self.chunk_tokens = chunk_tokens
         self.phases = PhaseTimes()
-        self._allowed: torch.Tensor | None = None
+        self._support: torch.Tensor | None = None
         self._sampling_logps: torch.Tensor | None = None
-        self._constraints: list[Constraint | None] | None = None
         super().__init__(*args, **kwargs)
         if self.use_vllm and self.vllm_importance_sampling_correction:
             raise ValueError(
@@ -158,48 +166,34 @@ class VtkGRPOTrainer(GRPOTrainer):
     def _mode(self) -> str:
         return "train" if self.model.training else "eval"
 
+    def _vocab_size(self) -> int:
+        return self.accelerator.unwrap_model(self.model).config.get_text_config().vocab_size
+
     def _generate(self, prompts: list[Any]) -> Any:
         with self.phases.measure("generation"):
             result = super()._generate(prompts)
-        completion_ids, extra = result[1], result[5]
-        constraints = extra.pop(CONSTRAINT_KEY, None)
+        extra = result[5]
+        extra.pop(CONSTRAINT_KEY, None)
+        supports = extra.pop(SUPPORT_KEY, None)
         gaps = extra.pop(GAP_KEY, None)
         if gaps:
             self._metrics[self._mode()]["logprobs/sampler_masked_minus_unmasked"].append(
                 statistics.fmean(gaps)
             )
-        self._allowed = None
-        self._constraints = constraints
+        self._support = None
         if self.logprob_mode == "masked":
-            if constraints is None:
+            if supports is None:
                 raise RuntimeError(
-                    "masked log-probs need the rows' constraints: train with "
+                    "masked log-probs need the sampler's supports: train with "
                     "rollout_func=trainers.rollout.ConstrainedRollout(...)"
                 )
-            with self.phases.measure("logprob_masks"):
-                self._allowed = self.allowed_masks(constraints, completion_ids)
+            self._support = stack_supports(supports, self._vocab_size())
         return result
-
-    def allowed_masks(
-        self, constraints: Sequence[Constraint | None], completion_ids: Sequence[Sequence[int]]
-    ) -> torch.Tensor:
-        """Replay each row's grammar on its completion: ``[B, T_max, V]`` booleans (CPU)."""
-        import torch
-
-        from trainers.masked_logprobs import allowed_masks
-
-        width = max(len(ids) for ids in completion_ids)
-        pad = self._tokenizer.pad_token_id
-        ids = torch.tensor([list(r) + [pad] * (width - len(r)) for r in completion_ids])
-        vocab = self.accelerator.unwrap_model(self.model).config.get_text_config().vocab_size
-        return allowed_masks(list(constraints), self._tokenizer, ids, vocab)
 
     def _generate_and_score_completions(self, inputs: Any) -> dict[str, Any]:
         output = super()._generate_and_score_completions(inputs)
-        if self._constraints is not None:
-            output[ROW_CONSTRAINTS_KEY] = list(self._constraints)
-        if self._allowed is not None:
-            output[ALLOWED_KEY] = fit_length(self._allowed, output["completion_ids"].size(1))
+        if self._support is not None:
+            output[SUPPORTS_KEY] = fit_length(self._support, output["completion_ids"].size(1))
         return output
 
     def _calculate_rewards(self, *args: Any, **kwargs: Any) -> Any:
@@ -216,7 +210,7 @@ class VtkGRPOTrainer(GRPOTrainer):
             self.phases.add("train_step", time.perf_counter() - start)
 
     def _compute_loss(self, model: Any, inputs: dict[str, Any]) -> Any:
-        self._allowed = inputs.get(ALLOWED_KEY)
+        self._support = inputs.get(SUPPORTS_KEY)
         self._sampling_logps = inputs.get("sampling_per_token_logps")
         return super()._compute_loss(model, inputs)
 
@@ -234,8 +228,8 @@ class VtkGRPOTrainer(GRPOTrainer):
         with self.phases.measure("logprob"):
             if compute_aux_loss or any(v is not None for v in extra.values()):
                 raise NotImplementedError("vtk log-probs support text-only dense models")
-            if self.logprob_mode == "masked" and self._allowed is None:
-                raise RuntimeError("masked log-probs requested but no grammar masks are loaded")
+            if self.logprob_mode == "masked" and self._support is None:
+                raise RuntimeError("masked log-probs requested but no sampler supports are loaded")
             return self._token_logps(
                 model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy
             )
@@ -249,56 +243,59 @@ class VtkGRPOTrainer(GRPOTrainer):
         batch_size: int | None,
         compute_entropy: bool,
     ) -> tuple[torch.Tensor, torch.Tensor | None, None]:
-        """Per-token log-probs of the completion, masked or not, from the logits of the
-        completion positions only (both modes share this forward, so comparing them
-        measures the mask alone; TRL's fused head scores every position on CPU)."""
+        """Per-token log-probs of the completion, masked or not (both modes share this
+        forward, so comparing them measures the mask alone), from the shared-prompt
+        forward's hidden states, chunked over positions."""
         import torch
 
-        from trainers.masked_logprobs import masked_token_logprobs
+        from trainers.masked_logprobs import token_logprobs
+        from trainers.shared_prompt import completion_hidden, decoder_and_head
 
         masked = self.logprob_mode == "masked"
-        allowed_all = fit_length(self._allowed, logits_to_keep) if masked else None
+        support_all = fit_length(self._support, logits_to_keep) if masked else None
         size = batch_size or input_ids.size(0)
+        _, head = decoder_and_head(model)
+        grad = torch.is_grad_enabled()
         logps, entropies, gaps = [], [], []
         refused = tokens = 0
-        entropy_grad = self._entropy_bonus_enabled and torch.is_grad_enabled()
         for start in range(0, input_ids.size(0), size):
             end = min(start + size, input_ids.size(0))
             ids, am = input_ids[start:end], attention_mask[start:end]
             completion = ids[:, -logits_to_keep:]
             valid = am[:, -logits_to_keep:].bool()
             with self.accelerator.autocast():
-                out = model(input_ids=ids, attention_mask=am, logits_to_keep=logits_to_keep + 1)
-            logits = out.logits[:, :-1, :].float() / self.temperature
-            allowed = None
-            if masked:
-                allowed = allowed_all[start:end].to(logits.device)
-                allowed, bad = repair_masks(allowed, completion, valid)
-                refused += bad
-                tokens += int(valid.sum())
-                lp = masked_token_logprobs(logits, completion, allowed)
-                with torch.no_grad():
-                    full = logits.log_softmax(-1).gather(-1, completion.unsqueeze(-1))
-                    gaps.append(((lp - full.squeeze(-1)) * valid).sum(-1))
-            else:
-                lp = logits.log_softmax(-1).gather(-1, completion.unsqueeze(-1)).squeeze(-1)
-            logps.append(lp.masked_fill(~valid, 0.0))
+                hidden = completion_hidden(
+                    model, ids, am, logits_to_keep, shared=self.shared_prompt
+                )
+                out = token_logprobs(
+                    hidden,
+                    head,
+                    completion,
+                    valid,
+                    support=None if support_all is None else support_all[start:end],
+                    temperature=self.temperature,
+                    chunk_tokens=self.chunk_tokens,
+                    entropy=compute_entropy,
+                    entropy_grad=self._entropy_bonus_enabled and grad,
+                )
+            logps.append(out["logps"])
             if compute_entropy:
-                with torch.set_grad_enabled(entropy_grad):
-                    entropies.append(masked_entropy(logits, allowed).masked_fill(~valid, 0.0))
+                entropies.append(out["entropy"])
+            gaps.append(out["gap"])
+            refused += int(out["refused"])
+            tokens += int(valid.sum())
         logps_all = torch.cat(logps)
-        if torch.is_grad_enabled():  # the policy forward, once per micro-batch
+        if grad:  # the policy forward, once per micro-batch
             self._log_sampler_diff(logps_all.detach(), attention_mask[:, -logits_to_keep:])
             if masked:
                 metrics = self._metrics[self._mode()]
                 metrics["logprobs/masked_minus_unmasked"].append(torch.cat(gaps).mean().item())
-                metrics["logprobs/replay_refused"].append(refused / max(tokens, 1))
+                metrics["logprobs/support_refused"].append(refused / max(tokens, 1))
         return logps_all, (torch.cat(entropies) if compute_entropy else None), None
 
     def _log_sampler_diff(self, logps: torch.Tensor, valid: torch.Tensor) -> None:
-        """Mean |trainer - sampler| masked log-prob per token: ~0 while the batch is on
-        policy (first pass over a generation batch); a replay that diverged from the
-        sampler's grammar state shows up here."""
+        """Mean |trainer - sampler| log-prob per token: ~0 while the batch is on policy
+        (first pass over a generation batch)."""
         import torch
 
         sampled = self._sampling_logps

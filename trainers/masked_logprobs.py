@@ -1,17 +1,23 @@
-"""Log-probs under the grammar mask, for training.
+"""Log-probs under the sampler's distribution, for training, without full-vocabulary copies.
 
-The sampler drew every token from the grammar-masked, renormalised distribution
-``softmax(logits[allowed])``; a full-vocabulary log-softmax (TRL's) under-counts each
-token by the log of the probability mass the grammar forbids (26–33 nats per sequence on
+The sampler drew every token from the grammar-masked (and possibly truncated),
+temperature-scaled distribution; a full-vocabulary log-softmax (TRL's) under-counts each
+token by the log of the mass that distribution excludes (26-33 nats per sequence on
 SmolLM2 with a JSON grammar), which biases the policy gradient, the clipped ratio and the
-KL alike. So the policy, the old policy and the reference are all scored by:
+KL alike. The sampler returns, per token, the packed support of the distribution it drew
+from (``toolkit.backends.bitmask``), and ``token_logprobs`` scores the policy, the old
+policy and the reference under exactly that support:
 
-1. ``allowed_masks``: replay each row's constraint on its completion ids with a fresh
-   Outlines processor (the same compiled index the sampler used) and record, per
-   position, which tokens the grammar allowed;
-2. ``masked_token_logprobs``: a log-softmax over the allowed tokens only, gathered at the
-   completion ids; gradients flow through the logits.
+- from final hidden states, the LM head runs on a chunk of positions at a time, so no
+  ``[B, T, V]`` float tensor of the whole batch is ever alive; on the gradient pass each
+  chunk is checkpointed (its logits are recomputed in the backward pass, not stored);
+- per chunk: the logits are divided by the temperature, the support words are unpacked,
+  the log-softmax over the support is gathered at the completion ids; the entropy of the
+  same distribution and the masked-minus-unmasked gap come from the same chunk.
 
+``allowed_masks`` (replaying each row's grammar on its ids with a fresh Outlines
+processor) is kept as the test-only reference the sampler's masks are checked against,
+and ``masked_token_logprobs`` as the plain, unchunked formula.
 Independent of TRL: tensors in, tensors out.
 """
 
@@ -115,3 +121,101 @@ def masked_token_logprobs(
     hit = allowed.gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)
     lp = chosen - masked.logsumexp(-1)
     return lp.masked_fill(~hit, float("-inf"))
+
+
+def _chunk_logprobs(
+    hidden: torch.Tensor,
+    head: Any,
+    ids: torch.Tensor,
+    support: torch.Tensor | None,
+    valid: torch.Tensor,
+    temperature: float,
+    want_entropy: bool,
+    entropy_grad: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One chunk: log-probs, entropies, masked-minus-unmasked gaps and refused counts."""
+    import torch
+
+    from toolkit.backends.bitmask import unpack
+
+    logits = head(hidden).float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    chosen = logits.gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+    lse_all = logits.logsumexp(-1)
+    refused = torch.zeros((), dtype=torch.long)
+    if support is None:
+        lse, allowed = lse_all, None
+    else:
+        allowed = unpack(support, logits.size(-1)) | ~valid.unsqueeze(-1)
+        hit = allowed.gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+        refused = (~hit & valid).sum()
+        if bool(refused):  # a token outside its support: score it rather than give -inf
+            allowed = allowed.scatter(-1, ids.unsqueeze(-1), True)
+        lse = logits.masked_fill(~allowed, float("-inf")).logsumexp(-1)
+    lp = chosen - lse
+    if want_entropy:
+        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+            logp = logits - lse.unsqueeze(-1)
+            p = logp.exp() if allowed is None else logp.exp().masked_fill(~allowed, 0.0)
+            entropy = -(p * logp.masked_fill(p == 0, 0.0)).sum(-1)
+    else:
+        entropy = torch.zeros_like(lp)
+    return lp, entropy, (lse_all - lse).detach(), refused
+
+
+def token_logprobs(
+    hidden: torch.Tensor,
+    head: Any,
+    completion_ids: torch.Tensor,
+    valid: torch.Tensor,
+    *,
+    support: torch.Tensor | None = None,
+    temperature: float = 1.0,
+    chunk_tokens: int = 2048,
+    entropy: bool = False,
+    entropy_grad: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Per-token log-probs ``[B, T]`` of ``completion_ids`` under ``softmax(head(hidden) /
+    temperature)`` restricted to ``support`` (packed ``[B, T, W]`` words; None: the whole
+    vocabulary), computed ``chunk_tokens`` (rows x positions) at a time.
+
+    Returns ``logps`` (0 at padding), ``entropy`` (when asked; of the same distribution),
+    ``gap`` (``[B]``: per sequence, log-prob under the support minus under the whole
+    vocabulary, >= 0) and ``refused`` (tokens outside their support, normally 0).
+    With gradients on, each chunk is checkpointed: its logits are recomputed in the
+    backward pass instead of kept.
+    """
+    import torch
+    from torch.utils.checkpoint import checkpoint
+
+    b, t = completion_ids.shape
+    step = max(1, chunk_tokens // max(b, 1))
+    grad = torch.is_grad_enabled() and hidden.requires_grad
+    parts: list[tuple[torch.Tensor, ...]] = []
+    for start in range(0, t, step):
+        sl = slice(start, min(start + step, t))
+        args = (
+            hidden[:, sl],
+            head,
+            completion_ids[:, sl],
+            None if support is None else support[:, sl],
+            valid[:, sl],
+            temperature,
+            entropy,
+            entropy_grad,
+        )
+        if grad:
+            parts.append(checkpoint(_chunk_logprobs, *args, use_reentrant=False))
+        else:
+            parts.append(_chunk_logprobs(*args))
+    logps = torch.cat([p[0] for p in parts], 1).masked_fill(~valid, 0.0)
+    out = {
+        "logps": logps,
+        "gap": (torch.cat([p[2] for p in parts], 1) * valid).sum(-1),
+        "refused": sum(p[3] for p in parts),
+    }
+    if entropy:
+        ent = torch.cat([p[1] for p in parts], 1).masked_fill(~valid, 0.0)
+        out["entropy"] = ent
+    return out

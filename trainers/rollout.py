@@ -5,9 +5,10 @@ TRL's own generation path cannot take a logits processor, so the trainer calls
 repeated G times; the rollout groups equal prompts, asks a vtk ``Generator`` (the
 transformers backend by default) for G samples each under the prompt's constraint, from
 the *current* policy (unwrapped, eval mode, no gradient), and returns one completion per
-entry in TRL's order. Besides TRL's required keys it returns, under ``CONSTRAINT_KEY``,
-the constraint of every row (the trainer replays it to mask the training log-probs) and,
-under ``GAP_KEY``, the sampler's masked-minus-unmasked log-prob of every sequence.
+entry in TRL's order. Besides TRL's required keys it returns, under ``SUPPORT_KEY``, the
+packed support of the distribution each token was drawn from (the trainer scores the same
+distribution), under ``CONSTRAINT_KEY`` the constraint of every row and, under ``GAP_KEY``,
+the sampler's masked-minus-unmasked log-prob of every sequence.
 """
 
 from __future__ import annotations
@@ -24,18 +25,21 @@ if TYPE_CHECKING:
 
 CONSTRAINT_KEY = "vtk_constraint"
 GAP_KEY = "vtk_logprob_gap"
+SUPPORT_KEY = "vtk_support_bits"
 
 GeneratorFactory = Callable[[Any, Any], "Generator"]
 """``(model, tokenizer) -> Generator``: how the rollout samples from a policy."""
 
 
-def transformers_generator(batch_size: int = 8) -> GeneratorFactory:
+def transformers_generator(batch_size: int = 8, shared_prefill: bool = True) -> GeneratorFactory:
     """The default sampler: vtk's transformers backend with the chat template applied."""
 
     def factory(model: Any, tokenizer: Any) -> Generator:
         from toolkit.backends.transformers_backend import TransformersGenerator
 
-        return TransformersGenerator(model, tokenizer, chat=True, batch_size=batch_size)
+        return TransformersGenerator(
+            model, tokenizer, chat=True, batch_size=batch_size, shared_prefill=shared_prefill
+        )
 
     return factory
 
@@ -175,6 +179,7 @@ class ConstrainedRollout:
             "logprobs": [],
             CONSTRAINT_KEY: [],
             GAP_KEY: [],
+            SUPPORT_KEY: [],
         }
         for g in groups:
             c = samples[g][taken[g]]
@@ -182,11 +187,13 @@ class ConstrainedRollout:
             ids = list(c.token_ids)
             masked = list(c.logprobs)
             unmasked = list(c.unmasked_logprobs)
+            support = c.support
             if not ids:  # an empty completion still needs one token for TRL's tensors
-                ids, masked, unmasked = [eos_id], [0.0], [0.0]
+                ids, masked, unmasked, support = [eos_id], [0.0], [0.0], None
             out["prompt_ids"].append(list(c.prompt_ids))
             out["completion_ids"].append(ids)
             out["logprobs"].append(masked if self.logprobs == "masked" else unmasked)
             out[CONSTRAINT_KEY].append(constraints[g])
             out[GAP_KEY].append(float(sum(masked) - sum(unmasked)))
+            out[SUPPORT_KEY].append(support)
         return out

@@ -50,6 +50,9 @@ class StagePlan:
     reward: Callable[..., list[float]]
     meta: dict[str, Any] = field(default_factory=dict)
     """Written to ``final/vtk.json`` so loaders know what the model was trained as."""
+    trainer_factory: Callable[..., Any] | None = None
+    """``(plan, model, tokenizer, callbacks=...) -> trainer`` for a stage that does not
+    train with GRPO (Stage 2's exact objective); None: ``build_trainer``."""
 
 
 @dataclass
@@ -128,7 +131,8 @@ def build_trainer(
     from trainers.rollout import transformers_generator
 
     config = plan.config
-    factory = generator_factory or transformers_generator(config.grpo.rollout_batch_size)
+    g = config.grpo
+    factory = generator_factory or transformers_generator(g.rollout_batch_size, g.shared_prompt)
     rollout = ConstrainedRollout(plan.table, factory, logprobs=config.logprobs)
     peft_config = config.model.lora.to_peft() if config.model.lora is not None else None
     with warnings.catch_warnings():
@@ -142,6 +146,8 @@ def build_trainer(
             peft_config=peft_config,
             rollout_func=rollout,
             logprobs=config.logprobs,
+            shared_prompt=g.shared_prompt,
+            chunk_tokens=g.logprob_chunk_tokens,
             callbacks=list(callbacks),
         )
     quiet_trainer(trainer)
@@ -218,18 +224,42 @@ def run_stage(
         progress=False,
         extra={"stage": plan.stage, "logprobs": config.logprobs},
     )
-    shown = [StageProgress(f"{plan.stage} (GRPO)")] if progress else []
-    trainer = build_trainer(
-        plan,
-        model,
-        tokenizer,
-        generator_factory=generator_factory,
-        callbacks=[metrics, *shown, *callbacks],
-    )
+    objective = "GRPO" if plan.trainer_factory is None else "exact"
+    shown = [StageProgress(f"{plan.stage} ({objective})")] if progress else []
+    if plan.trainer_factory is not None:
+        trainer = plan.trainer_factory(
+            plan, model, tokenizer, callbacks=[metrics, *shown, *callbacks]
+        )
+        quiet_trainer(trainer)
+    else:
+        trainer = build_trainer(
+            plan,
+            model,
+            tokenizer,
+            generator_factory=generator_factory,
+            callbacks=[metrics, *shown, *callbacks],
+        )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final = out / FINAL
     save_final(trainer, tokenizer, plan, final)
     return TrainResult(out, final, trainer.state.global_step, out / METRICS, trainer)
+
+
+def check_completion_budget(plan: StagePlan) -> None:
+    """Refuse a ``grpo.max_completion_length`` below the largest grammar bound of the plan's
+    prompts: the rollout would cut such a completion into invalid output (a JSON array
+    without its ``]``) and train on it."""
+    if plan.trainer_factory is not None:  # no sampling, no completion budget
+        return
+    bounds = [c.max_tokens for c in plan.table.constraints.values() if c is not None]
+    worst = max(bounds, default=0)
+    budget = plan.config.grpo.max_completion_length
+    if worst > budget:
+        raise ConfigError(
+            f"grpo.max_completion_length: {budget} is below the grammar's bound of {worst} "
+            f"tokens for some prompts of this {plan.stage} run; a completion could be cut into "
+            f"invalid output. Set grpo.max_completion_length={worst} (or more)."
+        )
 
 
 def train_stage(
@@ -247,6 +277,6 @@ def train_stage(
     checkpoint = prepare_output(config.output_dir, resume=resume, overwrite=overwrite)
     if model is None:
         model, tokenizer = load_policy(config.model)
-    return run_stage(
-        make_plan(tokenizer), model=model, tokenizer=tokenizer, checkpoint=checkpoint, **run_options
-    )
+    plan = make_plan(tokenizer)
+    check_completion_budget(plan)
+    return run_stage(plan, model=model, tokenizer=tokenizer, checkpoint=checkpoint, **run_options)

@@ -4,7 +4,10 @@ Each example is verbalized once, up front (``template`` gives the raw-log ablati
 verbalizer, e.g. a Stage 1 result, runs greedily through the transformers backend). The
 reasoner policy then samples G answers per example under the ``choice`` grammar (one
 label token ``A``..``J`` per candidate, so its masked log-prob is an exact log-softmax over
-the labels) and earns +1 for the target, -1 otherwise.
+the labels) and earns +1 for the target, -1 otherwise (``objective: grpo``, the paper's).
+Because the answer is one label, ``objective: exact`` skips sampling: one forward gives the
+whole answer distribution and ``trainers.exact`` optimises GRPO's expected update over it.
+Either way each epoch of training shows an example's candidates in a new seeded order.
 
 The prompt is built by ``reasoner_prompt``, the same template and candidate order the LLM
 reasoner (``toolkit.reasoners.llm``) shows at evaluation, so a trained reasoner is
@@ -41,13 +44,17 @@ def reasoner_prompt(
     return template.render(context=context, candidates=shown)
 
 
-def shown_order(context: str, candidates: Sequence[str], shuffle: bool, seed: int) -> list[int]:
-    """Position i shows candidate ``order[i]``: the LLM reasoner's seeded shuffle."""
+def shown_order(
+    context: str, candidates: Sequence[str], shuffle: bool, seed: int, epoch: int = 0
+) -> list[int]:
+    """Position i shows candidate ``order[i]``: the LLM reasoner's seeded shuffle (epoch
+    0), or a fresh seeded shuffle for each later epoch of training."""
     from toolkit.reasoners.positions import shuffled_order
 
     if not shuffle:
         return list(range(len(candidates)))
-    return shuffled_order(len(candidates), seed, context + "\0" + "\0".join(candidates))
+    key = context + "\0" + "\0".join(candidates)
+    return shuffled_order(len(candidates), seed, key if epoch == 0 else f"{key}\0epoch {epoch}")
 
 
 def frozen_contexts(
@@ -95,10 +102,10 @@ class ReasonerReward:
         self.questions = questions
         self.reward = reward
 
-    def columns(self, completions: Sequence[str], example_ids: Sequence[str]) -> dict[str, list]:
+    def columns(self, completions: Sequence[str], question_ids: Sequence[str]) -> dict[str, list]:
         picks, targets = [], []
-        for text, eid in zip(completions, example_ids, strict=True):
-            q = self.questions[eid]
+        for text, qid in zip(completions, question_ids, strict=True):
+            q = self.questions[qid]
             labels = LABELS[: len(q.order)]
             label = text.strip()
             shown = labels.index(label) if len(label) == 1 and label in labels else None
@@ -107,10 +114,10 @@ class ReasonerReward:
         return {"pick": picks, "target": targets, "scores": [None] * len(picks)}
 
     def __call__(
-        self, completions: Sequence[Any], example_id: Sequence[str], **kwargs: Any
+        self, completions: Sequence[Any], question_id: Sequence[str], **kwargs: Any
     ) -> list[float]:
         texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
-        cols = self.columns(texts, example_id)
+        cols = self.columns(texts, question_id)
         total = list(self.reward(texts, **cols))
         log = kwargs.get("log_metric")
         if log is not None and texts:
@@ -130,20 +137,55 @@ def reasoner_rows(
     *,
     shuffle: bool = True,
     seed: int = 0,
+    epochs: int = 1,
 ) -> tuple[list[dict[str, Any]], PromptTable, dict[str, Question]]:
     """Training rows, the prompt table (every prompt: the choice among its labels) and
-    each example's question."""
+    each row's question, keyed by ``question_id``. With ``epochs`` > 1 every example comes
+    back once per epoch with its candidates in a new seeded order (epoch 0: the order
+    evaluation shows), so the reasoner cannot learn a slot."""
     from grammars.choice import choice_labels, label_constraint
 
     rows, table, questions = [], PromptTable(), {}
-    for ex, context in zip(examples, contexts, strict=True):
-        order = shown_order(context, ex.candidates, shuffle, seed)
-        shown = [ex.candidates[i] for i in order]
-        prompt = reasoner_prompt(context, shown, catalog, template)
-        table.add(prompt, label_constraint(choice_labels(len(shown))), where=ex.example_id)
-        rows.append({"prompt": prompt, "example_id": ex.example_id})
-        questions[ex.example_id] = Question(ex, tuple(order))
+    for epoch in range(epochs):
+        for ex, context in zip(examples, contexts, strict=True):
+            order = shown_order(context, ex.candidates, shuffle, seed, epoch)
+            shown = [ex.candidates[i] for i in order]
+            prompt = reasoner_prompt(context, shown, catalog, template)
+            qid = ex.example_id if epoch == 0 else f"{ex.example_id}@{epoch}"
+            table.add(prompt, label_constraint(choice_labels(len(shown))), where=ex.example_id)
+            rows.append({"prompt": prompt, "example_id": ex.example_id, "question_id": qid})
+            questions[qid] = Question(ex, tuple(order))
     return rows, table, questions
+
+
+def label_rows(
+    rows: Sequence[dict[str, Any]],
+    questions: dict[str, Question],
+    reward: Any,
+    tokenizer: Any,
+) -> list[dict[str, Any]]:
+    """The exact objective's rows: the chat-formatted prompt ids, every label's reward
+    (the configured reward of picking that slot) and the target's slot."""
+    from toolkit.backends.transformers_backend import encode_prompt
+
+    out = []
+    for row in rows:
+        q = questions[row["question_id"]]
+        labels = LABELS[: len(q.order)]
+        picks = list(q.order)
+        target = q.example.target_index
+        rewards = reward(
+            list(labels), pick=picks, target=[target] * len(picks), scores=[None] * len(picks)
+        )
+        out.append(
+            {
+                "input_ids": encode_prompt(tokenizer, row["prompt"]),
+                "label_rewards": [float(x) for x in rewards],
+                "target_slot": picks.index(target),
+                "question_id": row["question_id"],
+            }
+        )
+    return out
 
 
 def plan_reasoner(
@@ -162,6 +204,7 @@ def plan_reasoner(
     if contexts is None:
         contexts = frozen_contexts(examples, tasks.catalog, config.verbalizer, domain, tokenizer)
     template = load_prompt("reasoner", domain=domain, path=config.prompt)
+    epochs = config.order_epochs(len(examples))
     rows, table, questions = reasoner_rows(
         examples,
         contexts,
@@ -169,16 +212,24 @@ def plan_reasoner(
         template,
         shuffle=config.shuffle_candidates,
         seed=config.candidate_seed,
+        epochs=epochs,
     )
     reward = ReasonerReward(questions, get_reward(config.rewards.kind))
+    factory = None
+    if config.objective == "exact":
+        from trainers.exact import exact_trainer_factory
+
+        rows = label_rows(rows, questions, get_reward(config.rewards.kind), tokenizer)
+        factory = exact_trainer_factory(tokenizer)
     meta = {
         "reasoner": "llm",
         "domain": domain,
         "context_verbalizer": config.verbalizer.name,
         "context_model": config.verbalizer.model,
         "tasks": str(config.data.tasks),
+        "objective": config.objective,
     }
-    return StagePlan("reasoner", config, rows, table, reward, meta)
+    return StagePlan("reasoner", config, rows, table, reward, meta, trainer_factory=factory)
 
 
 def train_reasoner(

@@ -165,17 +165,56 @@ def test_masked_and_unmasked_relation(gen):
         assert c.logprobs == c.unmasked_logprobs
 
 
-def test_temperature_changes_sampling_not_the_reported_policy(gen, tiny_lm, tokenizer):
-    """At temperature 0.5 the report is still the temperature-1 masked log-prob."""
-    params = SamplingParams(seed=3, temperature=0.5, top_k=20, top_p=0.9)
-    c = gen.generate(["plan"], PLAN, params=params)[0][0]
-    logits = forward_logits(tiny_lm, c)
-    allowed = replay(PLAN, tokenizer, c.token_ids, tiny_lm.config.vocab_size)
-    ids = torch.tensor(c.token_ids)
-    expected = logits.masked_fill(~allowed, float("-inf")).log_softmax(-1)
-    assert torch.allclose(
-        torch.tensor(c.logprobs), expected.gather(-1, ids[:, None])[:, 0], atol=1e-5, rtol=0
-    )
+def test_report_is_the_distribution_sampled_from(gen, tiny_lm, tokenizer):
+    """At temperature 0.7 with top-k and top-p, the reported log-prob is that of the
+    distribution the token was drawn from: grammar mask, then logits / 0.7, then top-k,
+    then top-p; the reported support is exactly that distribution's support."""
+    from toolkit.backends.bitmask import unpack
+    from toolkit.backends.transformers_backend import truncate
+
+    params = SamplingParams(seed=3, temperature=0.7, top_k=20, top_p=0.9)
+    for c in gen.generate(["plan", "free"], [PLAN, None], n=2, params=params)[0]:
+        logits = forward_logits(tiny_lm, c)
+        vocab = tiny_lm.config.vocab_size
+        allowed = replay(PLAN, tokenizer, c.token_ids, vocab)
+        scaled = logits.masked_fill(~allowed, float("-inf")) / 0.7
+        final = truncate(scaled, 20, 0.9)
+        ids = torch.tensor(c.token_ids)
+        expected = final.log_softmax(-1).gather(-1, ids[:, None])[:, 0]
+        assert torch.allclose(torch.tensor(c.logprobs), expected, atol=1e-5, rtol=0)
+        assert torch.equal(unpack(c.support, vocab), torch.isfinite(final))
+        full = (logits / 0.7).log_softmax(-1).gather(-1, ids[:, None])[:, 0]
+        assert torch.allclose(torch.tensor(c.unmasked_logprobs), full, atol=1e-5, rtol=0)
+
+
+def test_support_bits_equal_the_grammar_replay(gen, tiny_lm, tokenizer):
+    """At temperature 1 without truncation the sampler's bitmasks are the grammar's
+    allowed sets (what the trainer used to replay), for every engine."""
+    from toolkit.backends.bitmask import unpack
+
+    vocab = tiny_lm.config.vocab_size
+    constraints = [PLAN, PLAN_CORE, PLAN_XGR, CHOICE]
+    out = gen.generate(["x"] * 4, constraints, n=2, params=SamplingParams(seed=5))
+    for constraint, samples in zip(constraints, out, strict=True):
+        for c in samples:
+            assert c.support.shape == (len(c.token_ids), (vocab + 31) // 32)
+            replayed = replay(constraint, tokenizer, c.token_ids, vocab)
+            assert torch.equal(unpack(c.support, vocab), replayed)
+
+
+@pytest.mark.parametrize("params", [SamplingParams(temperature=0), SamplingParams(seed=11)])
+def test_shared_prefill_matches_separate_prefills(tiny_lm, tokenizer, params):
+    """Prefilling each prompt once and sharing its cache among n samples gives the same
+    tokens and log-probs as encoding every sample's prompt (ragged prompts, n=3)."""
+    prompts = ["A much longer prompt that forces left padding here.", "Hi"]
+    shared = TransformersGenerator(tiny_lm, tokenizer, batch_size=8)
+    plain = TransformersGenerator(tiny_lm, tokenizer, batch_size=8, shared_prefill=False)
+    a = shared.generate(prompts, [PLAN, None], n=3, params=params)
+    b = plain.generate(prompts, [PLAN, None], n=3, params=params)
+    for xs, ys in zip(a, b, strict=True):
+        for x, y in zip(xs, ys, strict=True):
+            assert x.token_ids == y.token_ids
+            assert x.logprobs == pytest.approx(y.logprobs, abs=1e-4)
 
 
 def test_every_sampled_token_is_allowed(gen, tiny_lm, tokenizer):

@@ -131,3 +131,14 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def base_dir(tmp_path_factory, tokenizer):
+    """The tiny model saved with the real tokenizer, like a model folder on disk."""
+    from toolkit.models import tiny_model
+
+    path = tmp_path_factory.mktemp("tiny-base")
+    tiny_model(tokenizer).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

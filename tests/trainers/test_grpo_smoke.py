@@ -15,9 +15,15 @@ from tests.trainers.conftest import GENRES, GenreOracle, ToyGenreVerbalizer, toy
 from toolkit.backends.base import Completion
 from toolkit.errors import ConfigError, InputError
 from trainers.config import ReasonerTrainConfig, VerbalizerTrainConfig
-from trainers.grpo import fit_length, masked_entropy, repair_masks
+from trainers.grpo import fit_length, stack_supports
 from trainers.logging import read_metrics
-from trainers.rollout import CONSTRAINT_KEY, GAP_KEY, ConstrainedRollout, PromptTable
+from trainers.rollout import (
+    CONSTRAINT_KEY,
+    GAP_KEY,
+    SUPPORT_KEY,
+    ConstrainedRollout,
+    PromptTable,
+)
 from trainers.stage1 import train_verbalizer
 from trainers.stage2 import train_reasoner
 
@@ -33,17 +39,6 @@ TINY_GRPO = {
     "beta": 0.04,
 }
 LORA = {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}
-
-
-@pytest.fixture(scope="module")
-def base_dir(tmp_path_factory, tokenizer):
-    """The tiny model saved with the real tokenizer, like a model folder on disk."""
-    from toolkit.models import tiny_model
-
-    path = tmp_path_factory.mktemp("tiny-base")
-    tiny_model(tokenizer).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
 
 
 def fresh(base_dir):
@@ -126,10 +121,38 @@ def test_stage1_moves_every_lora_parameter(tmp_path, base_dir, tokenizer, logpro
         assert gap > 0 and gap == pytest.approx(
             rows[0]["logprobs/sampler_masked_minus_unmasked"], abs=1e-3
         )
-        assert rows[0]["logprobs/replay_refused"] == 0
-        assert rows[0]["time/logprob_masks"] > 0
+        assert rows[0]["logprobs/support_refused"] == 0
     else:
         assert "logprobs/masked_minus_unmasked" not in rows[0]
+
+
+@pytest.mark.parametrize(
+    "grpo",
+    [
+        {"temperature": 0.7, "top_p": 0.9, "top_k": 30},  # the sampler's distribution, scored
+        {"num_iterations": 2},  # two passes per generation batch: the old-log-prob path
+        {"shared_prompt": False},  # the plain path still trains
+    ],
+    ids=["temperature-0.7", "old-logprobs", "plain"],
+)
+def test_trainer_scores_the_distribution_the_sampler_drew_from(tmp_path, base_dir, grpo):
+    config = stage1_config(tmp_path, base_dir, **grpo)
+    result = run_stage1(config, base_dir)
+    rows = read_metrics(result.metrics_path)
+    assert result.global_step == 2
+    assert rows[0]["logprobs/sampler_abs_diff"] < 1e-4
+    assert rows[0]["logprobs/support_refused"] == 0
+    assert math.isfinite(rows[0]["reward"])
+    for row in rows[:2]:
+        assert math.isfinite(row["kl"]) and math.isfinite(row["loss"])
+    if grpo.get("num_iterations"):  # step 2 re-uses step 1's samples after an update
+        assert "reward" not in rows[1] and rows[1]["logprobs/sampler_abs_diff"] > 1e-6
+
+
+def test_completion_budget_below_the_grammar_bound_is_refused(tmp_path, base_dir):
+    config = stage1_config(tmp_path, base_dir, max_completion_length=3)
+    with pytest.raises(ConfigError, match=r"grpo.max_completion_length=6"):
+        run_stage1(config, base_dir)
 
 
 def test_stage1_final_adapter_loads_and_resume_continues(tmp_path, base_dir, tokenizer):
@@ -221,20 +244,28 @@ def test_rollout_rows_keep_trl_order():
     assert unmasked.rows(samples, [0, 0, 1, 1], ["c0", "c1"], eos_id=7)["logprobs"][0] == [-2.0]
 
 
-def test_mask_helpers():
-    allowed = torch.zeros(2, 3, 5, dtype=torch.bool)
-    allowed[:, :, 1] = True
-    ids = torch.tensor([[1, 1, 0], [1, 2, 0]])
-    valid = torch.tensor([[True, True, False], [True, True, False]])
-    fixed, refused = repair_masks(allowed, ids, valid)
-    assert refused == 1  # row 1 sampled token 2 where only 1 was allowed
-    assert fixed[1, 1, 2] and fixed[:, 2].all()  # padding allows everything
-    assert fit_length(fixed, 2).shape == (2, 2, 5)
-    padded = fit_length(fixed, 4)
-    assert padded.shape == (2, 4, 5) and padded[:, 3].all()
-    logits = torch.zeros(1, 1, 5)
-    only_two = torch.tensor([[[True, True, False, False, False]]])
-    assert masked_entropy(logits, only_two).item() == pytest.approx(math.log(2))
+def test_support_helpers():
+    from toolkit.backends.bitmask import pack, unpack
+
+    one = pack(torch.tensor([[True, False, True, False, False]]))  # [T=1, W]
+    stacked = stack_supports([one, None], vocab_size=5)
+    assert stacked.shape == (2, 1, 1) and stacked.dtype == torch.int32
+    assert unpack(stacked[0], 5).tolist() == [[True, False, True, False, False]]
+    assert unpack(stacked[1], 5).all()  # no support: everything allowed
+    assert fit_length(stacked, 3).shape == (2, 3, 1)
+    assert unpack(fit_length(stacked, 3)[:, 1:], 5).all()  # padding allows everything
+    assert fit_length(stacked, 1) is stacked
+
+
+def test_rollout_carries_the_sampler_supports():
+    from toolkit.backends.bitmask import pack
+
+    bits = pack(torch.ones(1, 40, dtype=torch.bool))
+    c = Completion("", [1], [-0.1], [-0.2], "stop", prompt_ids=[9], support=bits)
+    empty = Completion("", [], [], [], "stop", prompt_ids=[9])
+    rollout = ConstrainedRollout(lambda p: None, lambda m, t: None)
+    rows = rollout.rows([[c, empty]], [0, 0], [None], eos_id=7)
+    assert rows[SUPPORT_KEY][0] is bits and rows[SUPPORT_KEY][1] is None
 
 
 def test_toy_oracle_rewards_the_dominant_genre():

@@ -109,10 +109,10 @@ def test_masked_is_at_least_unmasked(samples, tiny_lm, tokenizer):
     masked = masked_token_logprobs(logits, ids, allowed)
     full = logits.log_softmax(-1).gather(-1, ids[..., None])[..., 0]
     valid = lengths_mask(completions, ids.size(1))
-    assert (masked[valid] >= full[valid] - 1e-6).all()
+    assert (masked[valid] >= full[valid] - 1e-5).all()  # float32 rounding at |lp| ~ 11
     for b, constraint in enumerate(constraints):  # no constraint: the plain log-softmax
         if constraint is None:
-            assert torch.allclose(masked[b], full[b], atol=1e-6, rtol=0)
+            assert torch.allclose(masked[b], full[b], atol=1e-5, rtol=0)
         else:
             assert (masked[b] - full[b])[valid[b]].sum() > 1.0
 

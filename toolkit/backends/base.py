@@ -3,8 +3,9 @@
 Prompts (already chat-formatted text), an optional ``Constraint`` per prompt, ``n``
 samples and sampling parameters in; for every prompt ``n`` completions out, each with its
 token ids, per-token log-probs under the grammar mask (log-softmax over the allowed tokens
-only: the distribution the sample was drawn from, at temperature 1) and unmasked
-(full-vocabulary log-softmax), and the finish reason.
+only, at the request's temperature and truncation: the distribution the sample was drawn
+from) and unmasked (full-vocabulary log-softmax at the same temperature), and the finish
+reason.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from grammars.base import Constraint
 from toolkit.registry import Registry
@@ -38,6 +39,10 @@ class SamplingParams:
     def greedy(self) -> bool:
         return self.temperature <= 0
 
+    def distribution(self) -> dict[str, float | int]:
+        """The settings that shape the sampling distribution (after the grammar)."""
+        return {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p}
+
     def budget(self, constraint: Constraint | None) -> int:
         """New tokens one prompt may take: the request's budget capped by the grammar's.
 
@@ -61,6 +66,10 @@ class Completion:
     unmasked_logprobs: list[float]
     finish_reason: FinishReason
     prompt_ids: list[int] = field(default_factory=list)
+    support: Any = None
+    """Per token, the packed support of the distribution it was drawn from
+    (``[len(token_ids), ceil(V / 32)]`` int32, ``toolkit.backends.bitmask``), where the
+    backend reports it; a trainer scores that distribution without replaying the grammar."""
 
     @property
     def sum_logprob(self) -> float:

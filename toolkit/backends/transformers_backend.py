@@ -1,18 +1,20 @@
 """The transformers backend: batched, left-padded sampling under Outlines grammars, with
 the masked and the unmasked log-prob of every sampled token.
 
-How the log-probs are measured. A recorder is the first of vtk's logits processors, so it
-sees each step's raw logits (float32; vtk turns transformers' own processors such as a
-repetition penalty off). It keeps, per row, the log-sum-exp over all tokens and over the
-tokens the grammar allows at that step, and one step later the raw logit of the token that
-was sampled: ``masked = logit - lse(allowed)``, ``unmasked = logit - lse(all)``. Nothing
-of size ``[steps, rows, vocab]`` is kept (``output_logits`` would hold ~6 MB per step at
-32 rows of SmolLM2's 49k vocabulary).
+How the log-probs are measured. ``SamplingProcessor`` is vtk's only logits processor:
+it applies the grammar mask, the temperature and top-k/top-p itself (transformers' own
+warpers and processors such as a repetition penalty are turned off), so its output is
+exactly the distribution ``generate`` samples from. Per step and row it keeps the
+log-sum-exp over that distribution's support and over the whole (temperature-scaled)
+vocabulary, the support itself as a packed bitmask, and one step later the sampled
+token's score: ``masked = score - lse(support)`` is the log-prob of the distribution the
+token was drawn from, ``unmasked = score - lse(all)``. Nothing of size ``[steps, rows,
+vocab]`` is kept in floats; the bitmasks (``[steps, rows, vocab / 32]`` int32) travel
+with the completion so a trainer can score the same distribution without replaying the
+grammar.
 
-Temperature, top-k and top-p act after the recorder, so the log-probs are always those of
-the temperature-1 grammar-masked policy: at temperature 1 without top-k/top-p they are
-exactly the distribution the token was drawn from; otherwise they are the policy's own
-log-probs (what a policy-gradient trainer scores), not the sampler's.
+The ``n`` samples of a prompt share one prefill (``shared_prefill``): the prompt is
+encoded once and its key/value cache repeated ``n`` times.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ NEUTRAL_PROCESSING = {
     "epsilon_cutoff": 0.0,
     "eta_cutoff": 0.0,
 }
-"""Overrides a model's generation config may set: the recorder must see raw logits."""
+"""Overrides a model's generation config may set: vtk's processor must see raw logits."""
 
 
 def as_row_constraints(
@@ -58,42 +60,95 @@ def as_row_constraints(
     return rows
 
 
-class LogprobRecorder:
-    """A logits processor that applies the grammar mask and records, per step and row,
-    ``lse(all)``, ``lse(allowed)`` and (one step late) the sampled token's raw logit."""
+def truncate(scores: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    """Top-k then nucleus (top-p) truncation of ``[rows, V]`` scores (``-inf`` outside);
+    the most likely token always survives.
 
-    def __init__(self, mask: Any = None):
+    >>> import torch
+    >>> truncate(torch.tensor([[0.0, 1.0, 2.0]]), top_k=2, top_p=1.0)
+    tensor([[-inf, 1., 2.]])
+    """
+    import torch
+
+    if top_k and 0 < top_k < scores.size(-1):
+        kth = scores.topk(top_k, dim=-1).values[:, -1:]
+        scores = scores.masked_fill(scores < kth, float("-inf"))
+    if top_p < 1.0:
+        ordered, index = scores.sort(dim=-1, descending=True)
+        probs = ordered.softmax(-1)
+        # drop a token once the mass before it already reaches top_p
+        before = probs.cumsum(-1) - probs
+        drop = before >= top_p
+        drop[:, 0] = False
+        scores = scores.masked_fill(torch.zeros_like(drop).scatter(1, index, drop), float("-inf"))
+    return scores
+
+
+class SamplingProcessor:
+    """vtk's only logits processor: grammar mask, temperature, top-k, top-p, in that order,
+    so the scores it returns are the log-weights of the distribution ``generate`` samples
+    from (transformers' own warpers are turned off). Per step and row it records the packed
+    support of that distribution (``toolkit.backends.bitmask``), its log-sum-exp, the
+    log-sum-exp of the temperature-scaled scores over the whole vocabulary, and one step
+    later the sampled token's scaled score: ``masked = score - lse(support)`` is the
+    sampled token's log-prob under the sampling distribution, ``unmasked = score -
+    lse(all)`` its log-prob without the grammar and truncation."""
+
+    def __init__(
+        self, mask: Any = None, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0
+    ):
         self.mask = mask
+        self.temperature = temperature
+        self.top_k = top_k
+        self.top_p = top_p
         self.lse_all: list[torch.Tensor] = []
         self.lse_allowed: list[torch.Tensor] = []
         self.chosen: list[torch.Tensor] = []
-        self._raw: torch.Tensor | None = None
+        self.bits: list[torch.Tensor] = []
+        self._last: torch.Tensor | None = None
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        if self._raw is not None:
-            self.chosen.append(self._raw.gather(1, input_ids[:, -1:]).squeeze(1))
-        lse_all = scores.logsumexp(-1)
-        if self.mask:
-            masked = self.mask(input_ids, scores.clone())
-            lse_allowed = masked.logsumexp(-1)
-        else:
-            masked, lse_allowed = scores, lse_all
-        self._raw = scores
-        self.lse_all.append(lse_all)
-        self.lse_allowed.append(lse_allowed)
-        return masked
+        import torch
 
-    def finish(self, new_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(masked, unmasked)`` log-probs ``[rows, steps]`` given the generated tokens."""
+        from toolkit.backends.bitmask import pack
+
+        if self._last is not None:
+            self.chosen.append(self._last.gather(1, input_ids[:, -1:]).squeeze(1))
+        scores = scores.float()
+        masked = self.mask(input_ids, scores.clone()) if self.mask else scores
+        if self.temperature != 1.0:
+            scores = scores / self.temperature
+            masked = masked / self.temperature
+        final = truncate(masked, self.top_k, self.top_p)
+        self.lse_all.append(scores.logsumexp(-1))
+        self.lse_allowed.append(final.logsumexp(-1))
+        self.bits.append(pack(torch.isfinite(final)))
+        self._last = final
+        return final
+
+    def finish(self, new_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(masked, unmasked)`` log-probs ``[rows, steps]`` given the generated tokens,
+        and the packed supports ``[rows, steps, words]``."""
         import torch
 
         steps = min(len(self.lse_all), new_tokens.size(1))
-        if self._raw is not None and len(self.chosen) < steps:
-            self.chosen.append(self._raw.gather(1, new_tokens[:, steps - 1 : steps]).squeeze(1))
+        if self._last is not None and len(self.chosen) < steps:
+            self.chosen.append(self._last.gather(1, new_tokens[:, steps - 1 : steps]).squeeze(1))
         chosen = torch.stack(self.chosen[:steps], 1)
         masked = chosen - torch.stack(self.lse_allowed[:steps], 1)
         unmasked = chosen - torch.stack(self.lse_all[:steps], 1)
-        return masked, unmasked
+        return masked, unmasked, torch.stack(self.bits[:steps], 1)
+
+
+def encode_prompt(tokenizer: Any, prompt: str, *, chat: bool = True) -> list[int]:
+    """A user message's token ids, wrapped in the tokenizer's chat template when ``chat``
+    (what the backend feeds the model; trainers that score prompts without sampling use it
+    too)."""
+    if chat:
+        messages = [{"role": "user", "content": prompt}]
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return list(tokenizer(text, add_special_tokens=False).input_ids)
+    return list(tokenizer(prompt).input_ids)
 
 
 class RowBudgets:
@@ -133,6 +188,8 @@ class TransformersGenerator(Generator):
     plain text). ``batch_size`` counts rows (prompts x ``n``) per ``generate`` call: a
     call holds ``max(1, batch_size // n)`` prompts. ``generate_kwargs`` go to
     ``model.generate`` as they are (e.g. ``min_new_tokens`` for benchmarks).
+    ``shared_prefill``: encode each prompt once and share its cache among its ``n``
+    samples (``False``: every sample re-encodes the prompt, the old path).
 
     Completions end with the end-of-sequence token when ``finish_reason == "stop"`` (its
     log-prob is part of the sample's probability); ``text`` leaves it out. A row's budget
@@ -150,6 +207,7 @@ class TransformersGenerator(Generator):
         chat: bool = True,
         batch_size: int = 8,
         generate_kwargs: dict[str, Any] | None = None,
+        shared_prefill: bool = True,
     ):
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
@@ -163,6 +221,7 @@ class TransformersGenerator(Generator):
         self.chat = chat
         self.batch_size = batch_size
         self.generate_kwargs = dict(generate_kwargs or {})
+        self.shared_prefill = shared_prefill
         self.eos_ids = self._eos_ids()
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else self.eos_ids[0]
@@ -194,13 +253,7 @@ class TransformersGenerator(Generator):
 
     def encode(self, prompt: str) -> list[int]:
         """The prompt's token ids, chat template applied when ``chat``."""
-        if self.chat:
-            messages = [{"role": "user", "content": prompt}]
-            text = self.tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True
-            )
-            return list(self.tokenizer(text, add_special_tokens=False).input_ids)
-        return list(self.tokenizer(prompt).input_ids)
+        return encode_prompt(self.tokenizer, prompt, chat=self.chat)
 
     def generate(
         self,
@@ -239,57 +292,87 @@ class TransformersGenerator(Generator):
 
         from toolkit.backends.constraints import GrammarMask
 
-        # each prompt repeated n times (what num_return_sequences does, but greedy too)
-        rows = [list(ids) for ids in prompt_ids for _ in range(n)]
-        width = max(len(ids) for ids in rows)
+        width = max(len(ids) for ids in prompt_ids)
         device = self.model.device
         input_ids = torch.tensor(
-            [[self.pad_id] * (width - len(ids)) + ids for ids in rows], device=device
+            [[self.pad_id] * (width - len(ids)) + list(ids) for ids in prompt_ids], device=device
         )
         attention = torch.tensor(
-            [[0] * (width - len(ids)) + [1] * len(ids) for ids in rows], device=device
+            [[0] * (width - len(ids)) + [1] * len(ids) for ids in prompt_ids], device=device
         )
+        cache = self.prefill(input_ids, attention, n) if self.shared_prefill and n > 1 else None
+        # each prompt repeated n times (what num_return_sequences does, but greedy too)
+        input_ids = input_ids.repeat_interleave(n, dim=0)
+        attention = attention.repeat_interleave(n, dim=0)
         row_constraints = [c for c in constraints for _ in range(n)]
         budgets = [params.budget(c) for c in row_constraints]
-        recorder = LogprobRecorder(GrammarMask(row_constraints, self.tokenizer))
-        sampling: dict[str, Any] = {"do_sample": not params.greedy}
-        if not params.greedy:
-            sampling.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k)
+        processor = SamplingProcessor(
+            GrammarMask(row_constraints, self.tokenizer),
+            **({} if params.greedy else params.distribution()),
+        )
         kwargs = {
             **NEUTRAL_PROCESSING,
-            **sampling,
+            # vtk's processor does temperature and truncation: generate samples its scores as-is
+            "do_sample": not params.greedy,
+            "temperature": 1.0,
+            "top_k": 0,
+            "top_p": 1.0,
             "max_new_tokens": max(budgets),
             "pad_token_id": self.pad_id,
             "eos_token_id": self.eos_ids,
             "return_dict_in_generate": True,
             **self.generate_kwargs,
         }
+        if cache is not None:
+            kwargs["cache"] = cache
         output = self.model.generate(
             input_ids=input_ids,
             attention_mask=attention,
-            logits_processor=LogitsProcessorList([recorder]),
+            logits_processor=LogitsProcessorList([processor]),
             stopping_criteria=StoppingCriteriaList([RowBudgets(budgets, width)]),
             **kwargs,
         )
         new_tokens = output.sequences[:, width:]
-        masked, unmasked = recorder.finish(new_tokens)
+        masked, unmasked, bits = processor.finish(new_tokens)
         completions = [
             self._completion(
                 new_tokens[row].tolist(),
                 masked[row].tolist(),
                 unmasked[row].tolist(),
+                bits[row],
                 budgets[row],
-                rows[row],
+                list(prompt_ids[row // n]),
             )
             for row in range(new_tokens.size(0))
         ]
         return [completions[i * n : (i + 1) * n] for i in range(len(prompt_ids))]
+
+    def prefill(self, input_ids: torch.Tensor, attention: torch.Tensor, n: int) -> Any:
+        """Encode each distinct prompt once (all but its last token, which ``generate``
+        feeds to produce the first logits) and repeat its key/value cache ``n`` times, so
+        the n samples of a prompt share one prefill. Position ids follow the attention
+        mask exactly as ``generate`` computes them, so the cache is the one it would build."""
+        if input_ids.size(1) < 2:
+            return None
+        ids, mask = input_ids[:, :-1], attention[:, :-1]
+        positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(n)
+        return cache
 
     def _completion(
         self,
         tokens: list[int],
         masked: list[float],
         unmasked: list[float],
+        bits: torch.Tensor,
         budget: int,
         prompt_ids: list[int],
     ) -> Completion:
@@ -308,4 +391,5 @@ class TransformersGenerator(Generator):
             unmasked_logprobs=unmasked[:keep],
             finish_reason=reason,  # type: ignore[arg-type]
             prompt_ids=prompt_ids,
+            support=bits[:keep].clone(),
         )

@@ -71,8 +71,30 @@ class Verbalizer(ABC):
 
     name: ClassVar[str] = "base"
 
+    TEMPLATE_CACHE = 4096
+    """Histories whose template lengths ``measure`` remembers (GRPO measures every one of
+    a history's G rollouts against the same template)."""
+
     def __init__(self, tokenizer: TokenCounter | None = None):
         self.tokenizer = tokenizer
+
+    def template_lengths(self, history: History, catalog: Catalog) -> tuple[int, int | None]:
+        """Characters and tokens of ``history``'s template text, rendered once per history
+        (the entry keeps the history alive, so its id cannot be reused while cached)."""
+        from toolkit.verbalizers.template import render_template
+
+        cache: dict[tuple[int, int], tuple[Any, int, int | None]]
+        cache = self.__dict__.setdefault("_template_lengths", {})
+        key = (id(history), id(catalog))
+        hit = cache.get(key)
+        if hit is not None and hit[0] is history:
+            return hit[1], hit[2]
+        template = render_template(history, catalog)
+        lengths = (len(template), count_tokens(template, self.tokenizer))
+        if len(cache) >= self.TEMPLATE_CACHE:
+            cache.pop(next(iter(cache)))
+        cache[key] = (history, *lengths)
+        return lengths
 
     @abstractmethod
     def verbalize_batch(
@@ -87,15 +109,13 @@ class Verbalizer(ABC):
         self, text: str, history: History, catalog: Catalog, *, valid: bool = True, **meta: Any
     ) -> Verbalization:
         """Wrap ``text`` with its lengths and the template lengths of the same history."""
-        from toolkit.verbalizers.template import render_template
-
-        template = render_template(history, catalog)
+        template_chars, template_tokens = self.template_lengths(history, catalog)
         return Verbalization(
             text=text,
             chars=len(text),
             tokens=count_tokens(text, self.tokenizer),
-            template_chars=len(template),
-            template_tokens=count_tokens(template, self.tokenizer),
+            template_chars=template_chars,
+            template_tokens=template_tokens,
             valid=valid,
             meta=meta,
         )
