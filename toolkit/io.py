@@ -36,6 +36,12 @@ class TargetExistsError(InputError, FileExistsError):
 
 
 def _umask() -> int:
+    """The process umask, read without changing it where the system allows (Linux), since
+    setting it, even for a moment, affects files other threads create meanwhile."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -156,12 +162,12 @@ def atomic_dir(
         (tmp / MANIFEST).write_text(
             json.dumps({"files": sorted(_files(tmp) - {MANIFEST})}, indent=0), encoding="utf-8"
         )
-        _follow_umask(tmp / MANIFEST, 0o666)
+        if target.exists():
+            check_replaceable(target, marker)  # it may have changed while the work ran
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if target.exists():
-        check_replaceable(target, marker)  # it may have changed while the work ran
         old = Path(f"{tmp}-old")
         os.replace(target, old)
         os.replace(tmp, target)

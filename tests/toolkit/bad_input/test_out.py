@@ -135,3 +135,14 @@ def test_permissions_follow_the_umask(tmp_path, umask):
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~umask
     assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o666 & ~umask
     assert stat.S_IMODE((tmp_path / "d" / MANIFEST).stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_file_added_while_vtk_worked_is_kept(tmp_path):
+    target = tmp_path / "d"
+    with atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("1")
+    with pytest.raises(InputError, match="late.txt"), atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("2")
+        write(target / "late.txt", "the user's, written meanwhile")
+    assert (target / "late.txt").is_file() and (target / "a.txt").read_text() == "1"
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no temporary left behind
