@@ -5,7 +5,8 @@ warnings, their progress bars) goes to the run's log file, ``<run folder>/vtk.lo
 with ``vtk -v`` to the terminal as well. vtk's own warnings (``VtkWarning``, or a plain
 ``UserWarning`` that vtk's code raised) are printed as one ``warning: ...`` line, without
 the source line Python would show. ``configure`` is called once by the CLI; a command
-that has a run folder wraps its work in ``run_log(folder)``.
+that has a run folder wraps its work in ``run_log(folder)``; what a command without one
+logged goes to ``<vtk cache>/logs/last.log`` (``flush_pending``).
 """
 
 from __future__ import annotations
@@ -156,4 +157,22 @@ def run_log(folder: str | os.PathLike[str]) -> Iterator[Path]:
         handler.close()
 
 
-__all__ = ["LOG_NAME", "VtkWarning", "configure", "run_log", "tame"]
+def flush_pending() -> Path | None:
+    """Write what was logged outside any ``run_log`` (a command without a run folder) to
+    ``<vtk cache>/logs/last.log``, replacing the previous one; return its path."""
+    if not _HANDLER.pending:
+        return None
+    from toolkit.models import cache_dir
+
+    path = cache_dir() / "logs" / "last.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as fh:
+            while _HANDLER.pending:
+                fh.write(_HANDLER.format(_HANDLER.pending.popleft()) + "\n")
+    except OSError:
+        return None
+    return path
+
+
+__all__ = ["LOG_NAME", "VtkWarning", "configure", "flush_pending", "run_log", "tame"]

@@ -89,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     except Exception as exc:
         return _fail(exc)
+    finally:
+        from toolkit import logs
+
+        logs.flush_pending()
     return 0
 
 

@@ -118,3 +118,12 @@ def test_stage_progress_prints_one_closing_line(capsys):
     assert lines[0] == "warm start (SFT): step 1/2  loss 1.500  token acc 0.50"
     assert len(lines) == 3 and lines[2].startswith("warm start (SFT): done, 2 steps in")
     assert lines[2].endswith("loss 1.250  token acc 0.50")
+
+
+def test_records_of_a_command_without_run_folder_go_to_the_cache_log(routed, tmp_path, monkeypatch):
+    monkeypatch.setenv("VTK_CACHE_DIR", str(tmp_path))
+    logging.getLogger("transformers").warning("loaded weights with a detail")
+    path = logs.flush_pending()
+    assert path == tmp_path / "logs" / "last.log"
+    assert "loaded weights with a detail" in path.read_text()
+    assert logs.flush_pending() is None  # nothing new
