@@ -12,6 +12,7 @@ logged goes to ``<vtk cache>/logs/last.log`` (``flush_pending``).
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
 import logging
 import os
 import sys
@@ -19,6 +20,7 @@ import warnings
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 LOG_NAME = "vtk.log"
 VTK_PACKAGES = ("toolkit", "trainers", "grammars", "actions", "prompts")
@@ -44,6 +46,8 @@ QUIET_ENV = {
     "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",  # "Dropping fully masked examples ..."
     "TOKENIZERS_PARALLELISM": "false",  # the fork warning of the tokenizers library
 }
+TAMED_MODULES = ("transformers.utils.logging", "datasets.utils.logging")
+"""Modules that give their library a terminal handler when imported."""
 _ROOTS = tuple(str(Path(__file__).resolve().parents[1] / p) for p in VTK_PACKAGES)
 
 
@@ -104,15 +108,8 @@ def _showwarning(message, category, filename, lineno, file=None, line=None) -> N
     _WARNINGS.warning("%s: %s (%s:%s)", category.__name__, message, filename, lineno)
 
 
-def tame() -> None:
-    """Take the libraries' own terminal handlers and progress bars away (they add them on
-    import, so this runs again once they are imported); their records reach ``vtk.log``."""
-    with contextlib.suppress(ImportError):
-        import transformers.utils.logging as tlog
-
-        tlog.disable_progress_bar()
-    with contextlib.suppress(ImportError):
-        import datasets.utils.logging  # noqa: F401 - adds its handler, removed below
+def _route_loggers() -> None:
+    """Our handler on every library logger, theirs (terminal streams) removed."""
     for name in (*LIBRARIES, "py.warnings"):
         logger = logging.getLogger(name)
         for handler in list(logger.handlers):
@@ -124,19 +121,66 @@ def tame() -> None:
         logger.propagate = False
 
 
+def _tame_module(name: str, module: Any) -> None:
+    if name == "transformers.utils.logging":
+        module.get_logger()  # creates its terminal handler now, so it can be removed
+        module.disable_default_handler()
+        module.disable_progress_bar()
+    _route_loggers()
+
+
+class _TameOnImport(importlib.abc.MetaPathFinder):
+    """Tames a library the moment its logging module is imported (it adds its terminal
+    handler then), so commands that load models late stay quiet without importing them
+    early."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name not in TAMED_MODULES:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        exec_module = loader.exec_module
+
+        def run(module: Any) -> None:
+            exec_module(module)
+            with contextlib.suppress(Exception):
+                _tame_module(name, module)
+
+        loader.exec_module = run  # type: ignore[method-assign]
+        return spec
+
+
+_FINDER = _TameOnImport()
+
+
+def tame() -> None:
+    """Take the libraries' own terminal handlers and progress bars away now (for those
+    already imported) and as soon as the others are imported."""
+    if _FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, _FINDER)
+    for name in TAMED_MODULES:
+        if name in sys.modules:
+            with contextlib.suppress(Exception):
+                _tame_module(name, sys.modules[name])
+    _route_loggers()
+
+
 def configure(verbose: bool = False) -> None:
     """Route warnings and library logs (see the module docstring); idempotent."""
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
     _HANDLER.verbose = verbose
     warnings.showwarning = _showwarning
-    for name in (*LIBRARIES, "py.warnings"):
-        logger = logging.getLogger(name)
-        if _HANDLER not in logger.handlers:
-            logger.addHandler(_HANDLER)
-        logger.propagate = False
-    if "transformers" in sys.modules or "datasets" in sys.modules:
-        tame()
+    tame()
 
 
 @contextlib.contextmanager

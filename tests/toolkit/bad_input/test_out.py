@@ -141,7 +141,7 @@ def test_a_file_added_while_vtk_worked_is_kept(tmp_path):
     target = tmp_path / "d"
     with atomic_dir(target) as tmp:
         (tmp / "a.txt").write_text("1")
-    with pytest.raises(InputError, match="late.txt"), atomic_dir(target) as tmp:
+    with pytest.raises(InputError, match=r"late\.txt"), atomic_dir(target) as tmp:
         (tmp / "a.txt").write_text("2")
         write(target / "late.txt", "the user's, written meanwhile")
     assert (target / "late.txt").is_file() and (target / "a.txt").read_text() == "1"

@@ -127,3 +127,26 @@ def test_records_of_a_command_without_run_folder_go_to_the_cache_log(routed, tmp
     assert path == tmp_path / "logs" / "last.log"
     assert "loaded weights with a detail" in path.read_text()
     assert logs.flush_pending() is None  # nothing new
+
+
+def test_libraries_imported_later_are_tamed_on_import(tmp_path):
+    """``vtk verbalize`` / ``vtk eval`` import transformers after the CLI configured logging."""
+    import subprocess
+    import sys
+
+    code = (
+        "from toolkit import logs; logs.configure()\n"
+        "import transformers.utils.logging as t\n"
+        "t.get_logger('transformers.generation').warning('generation flags ignored')\n"
+        "assert not t.is_progress_bar_enabled()\n"
+        "print(logs.flush_pending() is not None)\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    env = {"PYTHONPATH": str(root), "VTK_CACHE_DIR": str(tmp_path)}
+    import os
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}
+    )
+    assert done.returncode == 0, done.stderr
+    assert "generation flags" not in done.stderr and done.stdout.strip() == "True"
