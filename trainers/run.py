@@ -81,9 +81,19 @@ def load_policy(settings: ModelSettings) -> tuple[Any, Any]:
     return load_model(settings.path, dtype=settings.dtype)
 
 
+def _readable_json(path: Path) -> bool:
+    import json
+
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def _last_complete_checkpoint(checkpoints: Path) -> str | None:
     """The newest checkpoint that was saved to the end (a run killed while saving leaves
-    one without ``trainer_state.json``, its last file)."""
+    one without a whole ``trainer_state.json``, its last file)."""
     from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
     if not checkpoints.is_dir():
@@ -91,7 +101,7 @@ def _last_complete_checkpoint(checkpoints: Path) -> str | None:
     done = [
         p
         for p in checkpoints.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
-        if p.name.rsplit("-", 1)[-1].isdigit() and (p / "trainer_state.json").is_file()
+        if p.name.rsplit("-", 1)[-1].isdigit() and _readable_json(p / "trainer_state.json")
     ]
     return str(max(done, key=lambda p: int(p.name.rsplit("-", 1)[-1]))) if done else None
 

@@ -35,6 +35,14 @@ def finish(proc) -> tuple[int, str]:
     return proc.returncode, out + err
 
 
+def complete(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def temps(folder: Path, name: str) -> list[Path]:
     return [p for p in folder.iterdir() if p.name.startswith(f".{name}.vtk-tmp-")]
 
@@ -112,7 +120,7 @@ def test_kill_train_then_resume(tmp_path, tokenizer):
     out = tmp_path / "run"
     args = ["train", "verbalizer", "--config", config, "--out", out, "--quiet"]
     first = out / "checkpoints" / "checkpoint-1" / "trainer_state.json"
-    assert kill_when(vtk_process(*args), first.is_file, timeout=300)
+    assert kill_when(vtk_process(*args), lambda: complete(first), timeout=300)
     assert not (out / "final").exists()
     code, text = finish(vtk_process(*args, "--resume"))
     assert code == 0, text
@@ -120,3 +128,15 @@ def test_kill_train_then_resume(tmp_path, tokenizer):
     assert (out / "final" / "adapter_config.json").is_file()
     steps = [r["step"] for r in read_metrics(out / "metrics.jsonl") if "reward" in r]
     assert steps == [1, 2, 3]
+
+
+def test_resume_skips_a_checkpoint_cut_short(tmp_path):
+    """A kill while a checkpoint was saved leaves its trainer_state.json empty or absent."""
+    from trainers.run import _last_complete_checkpoint
+
+    for step, state in ((1, "{}"), (2, ""), (3, None)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        if state is not None:
+            (folder / "trainer_state.json").write_text(state)
+    assert _last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-1")
