@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 
 class VtkError(Exception):
@@ -54,3 +55,41 @@ class UnknownNameError(VtkError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+def validation_lines(exc: Any, prefix: str = "") -> list[str]:
+    """One ``field 'a.b': message (got ...)`` line per pydantic error, for any caller that
+    validates user input outside ``toolkit.config.load_config``."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        got = ""
+        if "input" in err and not isinstance(err["input"], dict):
+            shown = repr(err["input"])
+            got = f" (got {shown[:60]}{'...' if len(shown) > 60 else ''})"
+        lines.append(f"{prefix}field '{loc}': {err['msg']}{got}" if loc else prefix + err["msg"])
+    return lines
+
+
+def user_message(exc: BaseException) -> str | None:
+    """The one-paragraph message for an error the user can cause, or None for a bug.
+
+    The CLI's error handler prints this instead of a traceback; anything it returns None
+    for is reported as an internal error (the traceback is shown with ``--debug``).
+    """
+    from pydantic import ValidationError
+
+    if isinstance(exc, VtkError):
+        return str(exc)
+    if isinstance(exc, ValidationError):
+        return f"{exc.error_count()} problem(s):\n" + "\n".join(validation_lines(exc))
+    if isinstance(exc, UnicodeDecodeError):
+        return f"input is not {exc.encoding} text ({exc.reason} at byte {exc.start})"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        return f"{where}{exc.strerror}"
+    if isinstance(exc, RecursionError):
+        return "input nested too deeply to read"
+    if isinstance(exc, MemoryError):
+        return "out of memory (try a smaller --limit, batch size or data set)"
+    return None

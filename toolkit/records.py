@@ -9,11 +9,47 @@ else a source knows (rating, device, the synthetic generator's ``signal`` flag, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+EARLIEST = datetime(1900, 1, 1)
+"""The earliest timestamp a reader accepts (older dates are typos or sentinels)."""
+FUTURE_SLACK = timedelta(days=1)
+"""How far past now a timestamp may lie (clock skew, time zones) before it is refused."""
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def timestamp_problem(ts: datetime, *, unix: bool = False) -> str | None:
+    """Why ``ts`` (naive UTC) cannot be a real event time, or None when it can.
+
+    Unix seconds below 0 (before 1970) are refused as sentinels (``-1``); any time before
+    ``EARLIEST`` or more than ``FUTURE_SLACK`` after now is refused: a 2100 date would
+    otherwise become a user's last, test-target interaction.
+
+
+    >>> timestamp_problem(datetime(2100, 1, 1))  # doctest: +ELLIPSIS
+    'in the future (after ...)'
+    """
+    if unix and ts < datetime(1970, 1, 1):
+        return "a negative unix timestamp (before 1970)"
+    if ts < EARLIEST:
+        return f"before {EARLIEST.year}"
+    latest = datetime.now(timezone.utc).replace(tzinfo=None) + FUTURE_SLACK
+    if ts > latest:
+        return f"in the future (after {latest:%Y-%m-%d})"
+    return None
+
+
+def id_problem(text: str) -> str | None:
+    """Why ``text`` cannot be an id (a NUL or other control character), or None."""
+    match = _CONTROL.search(text)
+    if match:
+        return f"holds a control character ({match.group()!r}) at position {match.start()}"
+    return None
 
 
 class Interaction(BaseModel):

@@ -533,7 +533,7 @@ def prepare_tasks(
         "global_time_cuts": info["cuts"],
         "skipped": info["skipped"],
     }
-    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+    with atomic_dir(out_dir, overwrite=overwrite, marker="meta.json") as tmp:
         for split in SPLITS:
             with (tmp / f"{split}.jsonl").open("w", encoding="utf-8") as fh:
                 fh.writelines(encode(ex) for ex in examples[split])

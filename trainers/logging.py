@@ -3,7 +3,9 @@
 TRL averages its metrics over each logging window and hands them to ``on_log``; this
 callback appends them to ``metrics.jsonl`` (appending on resume, so a resumed run's file
 continues the step count), mirrors the scalars to TensorBoard when the ``tensorboard``
-package is importable, and prints a one-line summary per log step.
+package is importable, and prints a one-line summary per log step. On a terminal a rich
+bar with the ETA shows the steps; when the stage ends, one line gives its key numbers.
+``quiet_trainer`` takes transformers' own printers (raw log dicts, tqdm bars) off a trainer.
 """
 
 from __future__ import annotations
@@ -17,6 +19,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from transformers import TrainerCallback
+
+SFT_SUMMARY = (
+    ("loss", "loss {:.3f}"),
+    ("mean_token_accuracy", "token acc {:.2f}"),
+)
+"""Keys of the warm start's (SFT's) progress line."""
 
 SUMMARY = (
     ("reward", "reward {:.3f}"),
@@ -51,14 +59,117 @@ def clean(logs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def progress_line(step: int, max_steps: int, logs: dict[str, Any]) -> str:
+def quiet_trainer(trainer: Any) -> None:
+    """Remove transformers' printers (they print raw dicts such as ``{'loss': '1.111'}``)."""
+    from transformers import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+
+
+class StageBar:
+    """A rich progress bar (steps, ETA) on a terminal; nothing elsewhere."""
+
+    def __init__(self, label: str, stream: TextIO | None = None):
+        self.label = label
+        self.progress: Any = None
+        self.task: Any = None
+        self.stream = stream
+
+    def start(self, total: int, done: int = 0) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        console = Console(file=self.stream or sys.stderr)
+        if not console.is_terminal or self.progress is not None:
+            return
+        self.progress = Progress(
+            f"[bold]{self.label}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = self.progress.add_task(self.label, total=total, completed=done)
+        self.progress.start()
+
+    def update(self, done: int) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=done)
+
+    def echo(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, file=self.stream or sys.stderr)
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+class StageProgress(TrainerCallback):
+    """The terminal view of one training stage: the bar, one line per log step, and a
+    closing line with the stage's last numbers and wall time."""
+
+    def __init__(
+        self,
+        label: str,
+        summary: tuple[tuple[str, str], ...] = SUMMARY,
+        *,
+        stream: TextIO | None = None,
+    ):
+        self.label = label
+        self.summary = summary
+        self.bar = StageBar(label, stream)
+        self.last: dict[str, Any] = {}
+        self._start = time.time()
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        self._start = time.time()
+        if state.is_world_process_zero:
+            self.bar.start(state.max_steps, state.global_step)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        self.bar.update(state.global_step)
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any
+    ) -> None:
+        if not logs or not state.is_world_process_zero:
+            return
+        if not any(key in logs for key, _ in self.summary):
+            return  # e.g. the trainer's closing totals: the closing line covers them
+        self.last.update(clean(logs))
+        line = progress_line(state.global_step, state.max_steps, self.last, self.summary)
+        self.bar.echo(f"{self.label}: {line}")
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        self.bar.stop()
+        if state.is_world_process_zero:
+            numbers = progress_line(state.global_step, state.max_steps, self.last, self.summary)
+            numbers = numbers.split("  ", 1)[1] if "  " in numbers else ""
+            took = time.time() - self._start
+            self.bar.echo(
+                f"{self.label}: done, {state.global_step} steps in {took:.0f} s  {numbers}"
+            )
+
+
+def progress_line(
+    step: int,
+    max_steps: int,
+    logs: dict[str, Any],
+    summary: tuple[tuple[str, str], ...] = SUMMARY,
+) -> str:
     """``step 3/10  reward 0.520 ± 0.310  acc 0.500 ...`` from whichever keys are present.
 
     >>> progress_line(3, 10, {"reward": 0.5, "accuracy": 0.25})
     'step 3/10  reward 0.500  acc 0.250'
     """
     parts = [f"step {step}/{max_steps}"]
-    for key, fmt in SUMMARY:
+    for key, fmt in summary:
         value = logs.get(key)
         if isinstance(value, (int, float)) and math.isfinite(value):
             parts.append(fmt.format(value))
@@ -88,6 +199,16 @@ class MetricsCallback(TrainerCallback):
             self._writer = SummaryWriter(str(tensorboard_dir))
         self._start = time.time()
 
+    def on_train_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        """On resume, drop what a killed run logged after its last checkpoint (and a line
+        cut short by the kill), so the file has each step once."""
+        if state.is_world_process_zero and self.path.is_file():
+            keep = [r for r in read_metrics(self.path) if r.get("step", 0) <= state.global_step]
+            from toolkit.io import atomic_file
+
+            with atomic_file(self.path) as fh:
+                fh.writelines(json.dumps(r) + "\n" for r in keep)
+
     def on_log(
         self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any
     ) -> None:
@@ -116,8 +237,13 @@ class MetricsCallback(TrainerCallback):
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of a ``metrics.jsonl`` (empty when the file does not exist)."""
+    """The rows of a ``metrics.jsonl`` (empty when the file does not exist); a last line
+    cut short by a killed run is left out."""
     path = Path(path)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    if not text.endswith("\n"):
+        lines = lines[:-1]  # no newline after it: the write was cut short
+    return [json.loads(line) for line in lines if line]

@@ -26,7 +26,7 @@ import yaml
 
 from toolkit.errors import ConfigError
 from trainers.config import ModelSettings, _StageConfig, grpo_args
-from trainers.logging import MetricsCallback
+from trainers.logging import MetricsCallback, StageProgress, quiet_trainer
 from trainers.rollout import ConstrainedRollout, GeneratorFactory, PromptTable
 from trainers.warm_start import apply_warm_start
 
@@ -81,14 +81,37 @@ def load_policy(settings: ModelSettings) -> tuple[Any, Any]:
     return load_model(settings.path, dtype=settings.dtype)
 
 
+def _readable_json(path: Path) -> bool:
+    import json
+
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _last_complete_checkpoint(checkpoints: Path) -> str | None:
+    """The newest checkpoint that was saved to the end (a run killed while saving leaves
+    one without a whole ``trainer_state.json``, its last file)."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    if not checkpoints.is_dir():
+        return None
+    done = [
+        p
+        for p in checkpoints.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+        if p.name.rsplit("-", 1)[-1].isdigit() and _readable_json(p / "trainer_state.json")
+    ]
+    return str(max(done, key=lambda p: int(p.name.rsplit("-", 1)[-1]))) if done else None
+
+
 def prepare_output(output_dir: Path, *, resume: bool, overwrite: bool) -> Path | None:
     """Check the output folder; return the checkpoint to resume from (or None)."""
-    from transformers.trainer_utils import get_last_checkpoint
-
     checkpoints = output_dir / CHECKPOINTS
     previous = (output_dir / METRICS).exists() or checkpoints.exists()
     if resume:
-        last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+        last = _last_complete_checkpoint(checkpoints)
         if last is None:
             raise ConfigError(f"{checkpoints}: no checkpoint to resume from (drop --resume)")
         return Path(last)
@@ -113,7 +136,6 @@ def build_trainer(
     callbacks: Sequence[Any] = (),
 ) -> VtkGRPOTrainer:
     from datasets import Dataset
-    from transformers import PrinterCallback
 
     from trainers.grpo import VtkGRPOTrainer
     from trainers.rollout import transformers_generator
@@ -138,7 +160,7 @@ def build_trainer(
             chunk_tokens=g.logprob_chunk_tokens,
             callbacks=list(callbacks),
         )
-    trainer.remove_callback(PrinterCallback)
+    quiet_trainer(trainer)
     return trainer
 
 
@@ -209,18 +231,23 @@ def run_stage(
     metrics = MetricsCallback(
         out / METRICS,
         tensorboard_dir=out / "tensorboard",
-        progress=progress,
+        progress=False,
         extra={"stage": plan.stage, "logprobs": config.logprobs},
     )
+    objective = "GRPO" if plan.trainer_factory is None else "exact"
+    shown = [StageProgress(f"{plan.stage} ({objective})")] if progress else []
     if plan.trainer_factory is not None:
-        trainer = plan.trainer_factory(plan, model, tokenizer, callbacks=[metrics, *callbacks])
+        trainer = plan.trainer_factory(
+            plan, model, tokenizer, callbacks=[metrics, *shown, *callbacks]
+        )
+        quiet_trainer(trainer)
     else:
         trainer = build_trainer(
             plan,
             model,
             tokenizer,
             generator_factory=generator_factory,
-            callbacks=[metrics, *callbacks],
+            callbacks=[metrics, *shown, *callbacks],
         )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final = out / FINAL

@@ -82,6 +82,7 @@ def sft(model: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: SFTSet
     from trl import SFTConfig, SFTTrainer
 
     from trainers.config import resolve_device
+    from trainers.logging import SFT_SUMMARY, StageProgress, quiet_trainer
 
     on_cpu = resolve_device("auto") == "cpu"
     with tempfile.TemporaryDirectory(prefix="vtk-sft-") as tmp:
@@ -114,7 +115,9 @@ def sft(model: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: SFTSet
             train_dataset=Dataset.from_list(rows),
             processing_class=tokenizer,
             peft_config=peft_config,
+            callbacks=[StageProgress("warm start (SFT)", SFT_SUMMARY)],
         )
+        quiet_trainer(trainer)
         trainer.train()
         merged = trainer.model.merge_and_unload()
     merged.eval()

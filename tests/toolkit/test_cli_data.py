@@ -99,7 +99,7 @@ def test_prepare_writes_the_task_directory(source, tmp_path, capsys):
     rc = main([*args, "--seed", "7", "--negatives", "uniform", "--train-per-user", "2"])
     assert rc == 0
     assert f"wrote {out}" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == [
+    assert sorted(p.name for p in out.iterdir() if p.name != ".vtk-written") == [
         "catalog.jsonl",
         "meta.json",
         "test.jsonl",

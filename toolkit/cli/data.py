@@ -31,32 +31,26 @@ def _task_config(config_path: Path | None, flags: dict[str, Any]):
 
 
 def _source_options(pairs: tuple[str, ...]) -> dict[str, Any]:
-    from toolkit.config import parse_override
+    """``-O key=value`` pairs as options; dotted keys nest (``-O columns.user=uid``)."""
+    from toolkit.config import apply_overrides
 
-    options = {}
-    for text in pairs:
-        keys, value = parse_override(text)
-        options[".".join(keys)] = value
-    return options
+    return apply_overrides({}, list(pairs))
 
 
-def _check_options(reader: Any, pairs: tuple[str, ...]) -> dict[str, Any]:
-    """Parse ``-O key=value`` and refuse keys the reader's ``read`` does not take."""
-    import inspect
+def _check_out(out: Path, path: Path | None, overwrite: bool) -> None:
+    """Refuse an ``--out`` that would replace the input or anything vtk did not write,
+    before any data is read."""
+    from toolkit.io import check_replaceable
 
-    options = _source_options(pairs)
-    params = inspect.signature(reader.read).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return options
-    known = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY and n != "on_error"]
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise click.BadParameter(
-            f"{reader.name} takes no option {', '.join(unknown)}; it takes: "
-            + (", ".join(known) or "none"),
-            param_hint="-O/--option",
-        )
-    return options
+    if path is not None:
+        given, target = path.resolve(), out.resolve()
+        if target == given or target in given.parents:
+            raise click.UsageError(
+                f"--out {out} is or contains the input --path {path}; pick another --out"
+            )
+    if out.exists() and not overwrite:
+        raise click.UsageError(f"{out} exists; pass --overwrite or pick another --out")
+    check_replaceable(out, marker="meta.json")
 
 
 def _report_skipped(skipped: dict[str, int]) -> None:
@@ -116,11 +110,11 @@ def prepare(
     else:
         flags["target_events"] = list(flags["target_events"])
     config = _task_config(config_path, flags)
-    if out.exists() and not overwrite:
-        raise click.UsageError(f"{out} exists; pass --overwrite or pick another --out")
-    start = time.perf_counter()
     reader = get_source(source)()
-    dataset = reader.read(path, on_error=on_error, **_check_options(reader, options))
+    checked = reader.check_options(_source_options(options), where="-O")
+    _check_out(out, path, overwrite)
+    start = time.perf_counter()
+    dataset = reader.read(path, on_error=on_error, **checked)
     meta = prepare_tasks(dataset, out, config, on_error=on_error, overwrite=overwrite)
     elapsed = time.perf_counter() - start
     _report_skipped(meta["skipped"])

@@ -17,18 +17,18 @@ PRESET = Path(__file__).resolve().parents[1] / "presets" / "synthetic_quick.yaml
 @click.command("demo")
 @click.option("--out", "out_dir", default="runs/demo", type=click.Path(file_okay=False))
 @click.option("--quiet", is_flag=True)
-@click.argument("overrides", nargs=-1)
+@click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
 def command(out_dir: str, quiet: bool, overrides: tuple) -> None:
     """Run the quick synthetic experiment (KEY=VALUE overrides) and print its summary."""
     import time
 
-    from toolkit.config import load_config
-    from toolkit.experiment import ExperimentConfig, run_experiment
+    from toolkit.cli.experiment import load, run
 
-    config = load_config(ExperimentConfig, PRESET, list(overrides))
+    config = load(PRESET, list(overrides))
     click.echo(f"vtk demo: {len(config.rows)} configurations on synthetic logs -> {out_dir}")
     start = time.time()
-    results = run_experiment(config, Path(out_dir), config_path=str(PRESET), progress=not quiet)
+    results = run(config, PRESET, Path(out_dir), quiet)
     for line in results["summary"]:
         click.echo(line)
     click.echo(f"demo finished in {(time.time() - start) / 60:.1f} min")
+    click.echo(f"library log: {Path(out_dir) / 'vtk.log'}")

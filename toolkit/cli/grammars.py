@@ -21,6 +21,50 @@ def _context(n_interactions: int, n_candidates: int, domain: str, extra: str | N
     return GrammarContext(n_interactions, n_candidates, domain, extras)
 
 
+X_VTK_TYPES = {
+    "engine": (str, "a string"),
+    "max_tokens": (int, "a positive integer"),
+    "description": (str, "a string"),
+}
+
+
+def precheck_schema(file: Path) -> None:
+    """What a JSON grammar file must be before it is checked: readable UTF-8, JSON nested
+    no deeper than vtk reads, and ``x-vtk`` settings of the right types (InputError)."""
+    from toolkit.errors import InputError, Problem
+    from toolkit.io import parse_json
+
+    if not file.is_file():
+        raise InputError.at("grammar file not found", file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError.at(f"not UTF-8 text ({exc.reason})", file) from None
+    try:
+        value = parse_json(text, file)
+    except InputError as exc:
+        if "nested" in str(exc):
+            raise
+        return  # invalid JSON: the check itself reports it with its line
+    settings = value.get("x-vtk") if isinstance(value, dict) else None
+    if not isinstance(settings, dict):
+        return
+    problems = []
+    for key, (kind, what) in X_VTK_TYPES.items():
+        if key not in settings:
+            continue
+        got = settings[key]
+        bad = not isinstance(got, kind) or isinstance(got, bool)
+        if key == "max_tokens" and not bad:
+            bad = got < 1
+        if bad:
+            problems.append(
+                Problem(f"must be {what} (got {got!r})", str(file), None, f"x-vtk.{key}")
+            )
+    if problems:
+        raise InputError(problems)
+
+
 @click.group("grammars")
 def command() -> None:
     """Output grammars: what LLM outputs must look like."""
@@ -54,6 +98,8 @@ def show(
     """The constraint grammar NAME (a name, dotted path or file) builds for one context."""
     from grammars import get_grammar
 
+    if name.lower().endswith(".json"):
+        precheck_schema(Path(name))
     grammar = get_grammar(name)
     constraint = grammar.constraint(_context(n_interactions, n_candidates, domain, extra))
     if raw:
@@ -80,6 +126,8 @@ def check(file: Path, engine: str | None, strict: bool) -> None:
     """Every problem of a grammar FILE (.json schema, .lark, .regex); exit 1 if any."""
     from grammars.check import check_file
 
+    if file.suffix.lower() == ".json":
+        precheck_schema(file)
     report = check_file(file, engine)
     for issue in report.errors:
         click.secho(f"{file}: error: {issue}", fg="red")

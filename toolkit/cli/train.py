@@ -2,7 +2,8 @@
 
 The config is a YAML file validated by ``trainers.config`` (every problem reported at once);
 ``KEY=VALUE`` arguments override fields by dotted path (``grpo.max_steps=20``). Metrics go
-to ``OUT/metrics.jsonl`` (and TensorBoard when installed), checkpoints to
+to ``OUT/metrics.jsonl`` (and TensorBoard when installed), the libraries' log to
+``OUT/vtk.log``, checkpoints to
 ``OUT/checkpoints``, the final adapter to ``OUT/final``, loadable by path wherever vtk
 takes a model (``toolkit.models.load_model``).
 """
@@ -63,12 +64,15 @@ def _train_stage(stage: str, train: Any, options: dict[str, Any]) -> None:
     config = _load(stage, options["config_path"], options["overrides"], options["out"])
     if options["warm_start"]:
         config = config.model_copy(update={"warm_start": options["warm_start"]})
-    result = train(
-        config,
-        resume=options["resume"],
-        overwrite=options["overwrite"],
-        progress=not options["quiet"],
-    )
+    from toolkit.logs import run_log
+
+    with run_log(config.output_dir):
+        result = train(
+            config,
+            resume=options["resume"],
+            overwrite=options["overwrite"],
+            progress=not options["quiet"],
+        )
     _report(stage, result)
 
 
@@ -100,6 +104,11 @@ def pipeline(config_path, overrides, out, resume, overwrite, warm_start, quiet) 
     if warm_start:
         stage1 = config.verbalizer.model_copy(update={"warm_start": warm_start})
         config = config.model_copy(update={"verbalizer": stage1})
-    first, second = train_pipeline(config, resume=resume, overwrite=overwrite, progress=not quiet)
+    from toolkit.logs import run_log
+
+    with run_log(config.output_dir):
+        first, second = train_pipeline(
+            config, resume=resume, overwrite=overwrite, progress=not quiet
+        )
     _report("verbalizer", first)
     _report("reasoner", second)

@@ -8,19 +8,23 @@ any is not, 2 when the file or a row's context cannot be read.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
+TOO_DEEP = object()
+"""The context of an output nested too deeply to parse: invalid under every grammar."""
+
 
 def read_outputs(path: Path) -> Iterator[tuple[int, str, Any]]:
     """``(line, output text, GrammarContext | None)`` per non-empty line; InputError names
-    the file, line and field of anything unreadable."""
+    the file, line and field of anything unreadable, and refuses a file with no output.
+    A line nested too deeply to parse comes with the context ``TOO_DEEP``."""
     from grammars.base import context_from_dict
     from toolkit.errors import InputError
+    from toolkit.io import parse_json, too_deep
 
     if not path.is_file():
         raise InputError.at("file not found", path)
@@ -28,15 +32,23 @@ def read_outputs(path: Path) -> Iterator[tuple[int, str, Any]]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
         raise InputError.at(f"not UTF-8 text ({exc.reason})", path) from None
+    if not any(line.strip() for line in lines):
+        raise InputError.at("no outputs to validate: the file is empty", path)
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        if too_deep(line):
+            yield lineno, line.strip(), TOO_DEEP
+            continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
+            row = parse_json(line, path, lineno)
+        except InputError:
             row = None
         if not (isinstance(row, dict) and isinstance(row.get("output"), str)):
             yield lineno, line.strip(), None
+            continue
+        if too_deep(row["output"]):
+            yield lineno, row["output"], TOO_DEEP
             continue
         ctx = None
         if row.get("context") is not None:
@@ -55,12 +67,18 @@ def read_outputs(path: Path) -> Iterator[tuple[int, str, Any]]:
 def command(grammar_name: str, file: Path, quiet: bool) -> None:
     """Validate the outputs in FILE (JSONL) against a grammar; exit 1 if any is invalid."""
     from grammars import get_grammar
+    from toolkit.cli.grammars import precheck_schema
 
+    if grammar_name.lower().endswith(".json"):
+        precheck_schema(Path(grammar_name))
     grammar = get_grammar(grammar_name)
     total = valid = 0
     for lineno, text, ctx in read_outputs(file):
         total += 1
-        issues = grammar.validate(text, ctx)
+        if ctx is TOO_DEEP:
+            issues = ["$: JSON nested too deeply to parse"]
+        else:
+            issues = grammar.validate(text, ctx)
         if not issues:
             valid += 1
         elif not quiet:

@@ -25,6 +25,7 @@ from toolkit.sources.parsing import (
     report_row,
     require_file,
     require_path,
+    text_id,
 )
 
 
@@ -78,9 +79,7 @@ def read_items(file: Path, policy: ErrorPolicy) -> Catalog:
     catalog = Catalog()
     for lineno, fields in table.rows:
         try:
-            item_id, title = fields[i_id].strip(), fields[i_title].strip()
-            if not item_id:
-                raise RowError(f_id, "missing id")
+            item_id, title = text_id(fields[i_id], f_id), fields[i_title].strip()
             if not title:
                 raise RowError(f_title, "missing title")
             if item_id in catalog:
@@ -157,8 +156,7 @@ class LLMRankAmazon(Source):
             if max_users is not None and user not in logs and len(logs) >= max_users:
                 break
             try:
-                if not user:
-                    raise RowError(f_user, "missing id")
+                user = text_id(user, f_user)
                 ids = fields[i_list].split()
                 ids.append(fields[i_next].strip())
                 if not ids[-1]:

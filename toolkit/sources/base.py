@@ -12,9 +12,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from toolkit.errors import InputError, Problem
+from toolkit.errors import ConfigError, InputError, Problem
 from toolkit.records import Dataset
 from toolkit.registry import Registry
 
@@ -58,10 +58,61 @@ class Source(ABC):
 
     name: ClassVar[str]
     domain: ClassVar[str] = "streaming"
+    options_model: ClassVar[type[BaseModel] | None] = None
+    """For a ``read`` taking ``**options``: the model those options must fit."""
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any], where: str = "option") -> dict[str, Any]:
+        """Validate ``options`` against ``read``'s keyword arguments (their type hints) or
+        ``options_model``, before any data is read; a ConfigError lists every problem."""
+        model = cls.options_model or _options_model(cls)
+        if model is None:
+            return dict(options)
+        known = list(model.model_fields)
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"{where} {', '.join(unknown)}: source {cls.name!r} takes no such option; "
+                f"it takes: {', '.join(known) or 'none'}"
+            )
+        try:
+            model.model_validate(options)
+        except ValidationError as exc:
+            from toolkit.errors import validation_lines
+
+            lines = [
+                f"{where} {line.removeprefix('field ').replace(chr(39), '', 2)}"
+                for line in validation_lines(exc)
+            ]
+            raise ConfigError(
+                f"invalid option(s) of source {cls.name!r}:\n" + "\n".join(lines)
+            ) from None
+        return dict(options)
 
     @abstractmethod
     def read(self, path: Path, *, on_error: OnError = "raise", **options: Any) -> Dataset:
         """Read ``path`` (a file or a folder, per format) into histories and a catalog."""
+
+
+def _options_model(cls: type[Source]) -> type[BaseModel] | None:
+    """A pydantic model of ``cls.read``'s keyword-only options (None if it takes ``**``)."""
+    import inspect
+    import typing
+
+    params = inspect.signature(cls.read).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return None
+    try:
+        hints = typing.get_type_hints(cls.read)
+    except Exception:  # an unresolvable hint: check names only
+        hints = {}
+    fields = {
+        n: (hints.get(n, Any), p.default)
+        for n, p in params.items()
+        if p.kind is p.KEYWORD_ONLY and n != "on_error"
+    }
+    config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+    return create_model(f"{cls.__name__}Options", __config__=config, **fields)
 
 
 SOURCES: Registry[type[Source]] = Registry("source", group="vtk.sources")

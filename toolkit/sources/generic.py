@@ -8,7 +8,6 @@ line (the 1-based row for Parquet) and the field, whatever the format.
 
 from __future__ import annotations
 
-import json
 import math
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from toolkit.errors import ConfigError, InputError
+from toolkit.io import parse_json
 from toolkit.records import Catalog, Dataset, Interaction, Item
 from toolkit.sources.base import SOURCES, ErrorPolicy, OnError, RatingEvents, Source
 from toolkit.sources.parsing import (
@@ -61,6 +61,11 @@ Rows = Iterator[tuple[int, dict[str, Any]]]
 def _mapping(
     given: Mapping[str, str] | None, defaults: dict[str, str], option: str
 ) -> dict[str, str]:
+    if given is not None and not isinstance(given, Mapping):
+        raise ConfigError(
+            f"option {option}: expected a mapping such as {{{next(iter(defaults))}: my_column}}, "
+            f"got {given!r}"
+        )
     unknown = sorted(set(given or {}) - set(defaults))
     if unknown:
         raise ConfigError(
@@ -179,6 +184,23 @@ def _item(row: dict[str, Any], cols: dict[str, str], present: set[str], sep: str
     )
 
 
+def _require_mapped(
+    given: Mapping[str, str] | None, present: set[str], file: Path, option: str = "columns"
+) -> None:
+    """A column the user named in ``columns`` must exist: a silently absent timestamp
+    column would drop the time order without a word."""
+    missing = [(k, v) for k, v in (given or {}).items() if v not in present]
+    if missing:
+        key, column = missing[0]
+        raise InputError.at(
+            f"column {column!r} (option {option}.{key}) is not in the file "
+            f"(found: {', '.join(sorted(present))})",
+            file,
+            1,
+            column,
+        )
+
+
 class TabularSource(Source):
     """Interaction logs in a table format; subclasses only say how to get rows out of a file."""
 
@@ -225,12 +247,17 @@ class TabularSource(Source):
             file = path
             items_file = require_file(Path(items), "items") if items else None
         with paused_gc():
-            catalog = self._catalog(items_file, item_cols, list_sep, policy) if items_file else None
+            catalog = (
+                self._catalog(items_file, item_cols, list_sep, policy, item_columns)
+                if items_file
+                else None
+            )
             logs: dict[str, list[Interaction]] = {}
             opts = None
             for lineno, row in self.rows(file, policy):
                 if opts is None:  # the first parsed row says which optional columns exist
                     present = set(row)
+                    _require_mapped(columns, present, file)
                     opts = _Options(
                         cols,
                         timestamp_format,
@@ -263,11 +290,20 @@ class TabularSource(Source):
             has_timestamps=has_timestamps,
         )
 
-    def _catalog(self, file: Path, cols: dict[str, str], sep: str, policy: ErrorPolicy) -> Catalog:
+    def _catalog(
+        self,
+        file: Path,
+        cols: dict[str, str],
+        sep: str,
+        policy: ErrorPolicy,
+        given: Mapping[str, str] | None = None,
+    ) -> Catalog:
         catalog = Catalog()
         present: set[str] | None = None
         for lineno, row in self.rows(file, policy):
-            present = set(row) if present is None else present
+            if present is None:
+                present = set(row)
+                _require_mapped(given, present, file, "item_columns")
             try:
                 item = _item(row, cols, present, sep)
                 if item.item_id in catalog:
@@ -307,9 +343,10 @@ class JsonlSource(TabularSource):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                policy.report(f"invalid JSON ({exc.msg} at column {exc.colno})", file, lineno, None)
+                row = parse_json(line, file, lineno)
+            except InputError as exc:
+                problem = exc.problems[0]
+                policy.report(problem.message, file, lineno, problem.field)
                 continue
             if not isinstance(row, dict):
                 policy.report("expected a JSON object", file, lineno, None)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from toolkit.errors import ConfigError, InputError
-from toolkit.records import Catalog, Dataset, History, Interaction
+from toolkit.records import Catalog, Dataset, History, Interaction, id_problem, timestamp_problem
 from toolkit.sources.base import ErrorPolicy, RatingEvents
 
 EPOCH = datetime(1970, 1, 1)
@@ -95,18 +95,54 @@ def decode_file(path: Path, encoding: str = "utf-8") -> tuple[str, bool]:
     return text.removeprefix("\ufeff"), clean
 
 
-def _split_rows(text: str, sep: str, quoted: bool) -> Iterator[tuple[int, list[str]]]:
+FIELD_LIMIT = 16 * 1024 * 1024
+"""Longest CSV field read (the csv module's own default is 128 kB)."""
+
+
+def _split_rows(text: str, sep: str, quoted: bool) -> Iterator[tuple[int, list[str] | RowError]]:
+    """``(line, fields)`` per non-empty row; a row the csv module cannot split comes as
+    ``(line, RowError)``, and so does a quote left open to the end of the file."""
     if quoted:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
-        start = 1
-        for fields in reader:
-            if any(f.strip() for f in fields):
-                yield start, fields
-            start = reader.line_num + 1
+        yield from _split_quoted(text, sep)
         return
     for lineno, line in enumerate(text.split("\n"), 1):
         if line.strip():
             yield lineno, line.rstrip("\r").split(sep)
+
+
+def _split_quoted(text: str, sep: str) -> Iterator[tuple[int, list[str] | RowError]]:
+    if csv.field_size_limit() < FIELD_LIMIT:
+        csv.field_size_limit(FIELD_LIMIT)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    start, lines = 1, None
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            problem = str(exc)
+            if "field larger" in problem:
+                problem = f"a field longer than {FIELD_LIMIT // 2**20} MiB (an unterminated quote?)"
+            yield start, RowError(None, f"unreadable CSV row: {problem}")
+            start = reader.line_num + 1
+            continue
+        end = reader.line_num
+        if end > start and any("\n" in f for f in fields):
+            lines = lines if lines is not None else text.split("\n")
+            if "".join(lines[start - 1 : end]).count('"') % 2:
+                yield (
+                    start,
+                    RowError(
+                        None,
+                        f"unterminated quote: lines {start}-{end} (to the end of the file) "
+                        "would be read as one field",
+                    ),
+                )
+                return
+        if any(f.strip() for f in fields):
+            yield start, fields
+        start = end + 1
 
 
 @dataclass
@@ -150,6 +186,8 @@ def read_table(
     rows = _split_rows(text, sep, quoted)
     if columns is None:
         header_line, header = next(rows)  # decode_file refused empty files
+        if isinstance(header, RowError):
+            raise InputError.at(f"header: {header.message}", path, header_line)
         header = [h.strip() for h in header]
         if not clean and any(UNDECODED.search(h) for h in header):
             raise InputError.at(f"the header holds bytes that are not {encoding}", path, 1)
@@ -162,7 +200,7 @@ def read_table(
 
 def _checked(
     path: Path,
-    rows: Iterator[tuple[int, list[str]]],
+    rows: Iterator[tuple[int, list[str] | RowError]],
     columns: list[str],
     clean: bool,
     encoding: str,
@@ -171,6 +209,9 @@ def _checked(
     n, seen = len(columns), False
     for lineno, fields in rows:
         seen = True
+        if isinstance(fields, RowError):
+            report_row(policy, path, lineno, fields)
+            continue
         if len(fields) != n:
             field = columns[len(fields)] if len(fields) < n else f"#{n + 1} (extra)"
             msg = f"expected {n} fields ({', '.join(columns)}), found {len(fields)}"
@@ -197,6 +238,9 @@ def text_id(value: object, field: str) -> str:
     text = str(value).strip()
     if not text:
         raise RowError(field, "missing id")
+    problem = id_problem(text)
+    if problem:
+        raise RowError(field, f"the id {problem}", text)
     return text
 
 
@@ -237,9 +281,17 @@ def unix_time(value: object, field: str) -> datetime:
         except (TypeError, ValueError):
             raise RowError(field, "not a unix timestamp (seconds)", value) from None
     try:
-        return EPOCH + timedelta(seconds=seconds)
+        result = EPOCH + timedelta(seconds=seconds)
     except (OverflowError, ValueError):
         raise RowError(field, "unix timestamp out of range", value) from None
+    return _plausible(result, field, value, unix=True)
+
+
+def _plausible(ts: datetime, field: str, value: object, *, unix: bool = False) -> datetime:
+    problem = timestamp_problem(ts, unix=unix)
+    if problem:
+        raise RowError(field, f"timestamp {problem}", value)
+    return ts
 
 
 def iso_time(value: object, field: str) -> datetime:
@@ -264,7 +316,7 @@ def iso_time(value: object, field: str) -> datetime:
         raise RowError(field, "not an ISO 8601 date or time", value)
     if result.tzinfo is not None:
         result = result.astimezone(timezone.utc).replace(tzinfo=None)
-    return result
+    return _plausible(result, field, value)
 
 
 TimestampFormat = Literal["unix", "iso", "auto"]

@@ -30,6 +30,7 @@ from toolkit.sources.parsing import (
     report_row,
     require_file,
     require_path,
+    text_id,
 )
 
 
@@ -76,10 +77,8 @@ def read_patients(folder: Path, policy: ErrorPolicy) -> list[str]:
     i_id = table.index("Id")
     patients: dict[str, None] = {}
     for lineno, fields in table.rows:
-        patient = fields[i_id].strip()
         try:
-            if not patient:
-                raise RowError("Id", "missing id")
+            patient = text_id(fields[i_id], "Id")
             if patient in patients:
                 raise RowError("Id", "duplicate patient id", patient)
         except RowError as exc:
@@ -114,9 +113,7 @@ class _Reader:
                 patient = fields[i_patient].strip()
                 if patient not in self.logs:
                     raise RowError("PATIENT", "patient is not in patients.csv", patient)
-                code = fields[i_code].strip()
-                if not code:
-                    raise RowError("CODE", "missing code")
+                code = text_id(fields[i_code], "CODE")
                 description = " ".join(fields[i_desc].split())  # Synthea turns "," into "  "
                 if not description:
                     raise RowError("DESCRIPTION", "missing description")

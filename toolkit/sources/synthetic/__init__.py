@@ -76,6 +76,7 @@ class SyntheticSource(Source):
 
     name = "synthetic"
     domain = "streaming"
+    options_model = SyntheticConfig
 
     def read(  # type: ignore[override]
         self, path: str | Path | None = None, *, on_error: OnError = "raise", **options: Any
