@@ -143,9 +143,7 @@ def critical_indices(history: History, catalog: Catalog, domain: Domain) -> set[
     }
 
 
-def group_keys(
-    step: Step, history: History, catalog: Catalog, domain: Domain
-) -> list[str | None]:
+def group_keys(step: Step, history: History, catalog: Catalog, domain: Domain) -> list[str | None]:
     """The key each interaction would merge on under ``step``'s ``Aggregate`` (None: never)."""
     base = _base(step)
     if not isinstance(base, Aggregate):

@@ -88,7 +88,7 @@ def _term(raw: Any) -> Term:
     if isinstance(raw, str) and raw in _WORDS:
         return _WORDS[raw]()
     if isinstance(raw, dict) and len(raw) == 1:
-        (key, value), = raw.items()
+        ((key, value),) = raw.items()
         if key in _KEYED:
             if key == "enrich" and isinstance(value, list):
                 value = tuple(value)
@@ -101,12 +101,34 @@ class _Problems:
     """Collects ``file:line: field: message`` lines."""
 
     def __init__(self, file: Path, source: str):
-        from toolkit.config import _line_of
+        self.file, self.source, self.lines = file, source, []
 
-        self.file, self.source, self.lines, self._line_of = file, source, [], _line_of
+    def line_of(self, loc: tuple[Any, ...]) -> int | None:
+        """The line of the deepest key of ``loc`` found below its parents (list indices
+        count the list's items)."""
+        import re
+
+        rows = self.source.splitlines()
+        start, found = 0, None
+        for part in loc:
+            if isinstance(part, int):
+                if found is None:
+                    continue
+                items = [i for i in range(start, len(rows)) if re.match(r"\s*- ", rows[i])]
+                inline = rows[found - 1].split(":", 1)[-1].strip().startswith("[")
+                if not inline and part < len(items):
+                    found, start = items[part] + 1, items[part] + 1
+                continue
+            for i in range(start, len(rows)):
+                if re.match(rf"\s*-?\s*{re.escape(str(part))}\s*:", rows[i]):
+                    found, start = i + 1, i + 1
+                    break
+            else:
+                break
+        return found
 
     def add(self, loc: tuple[Any, ...], message: str) -> None:
-        line = self._line_of(self.source, loc) if loc else None
+        line = self.line_of(loc) if loc else None
         where = f"{self.file}:{line}" if line else str(self.file)
         field = ".".join(str(p) for p in loc)
         self.lines.append(f"{where}: {field + ': ' if field else ''}{message}")
@@ -135,7 +157,8 @@ def read_spec(folder: Path) -> tuple[DomainSpec, _Problems]:
     except ValidationError as exc:
         for err in exc.errors():
             problems.add(tuple(err["loc"]), err["msg"])
-        raise ConfigError(f"{len(problems.lines)} problem(s):\n" + "\n".join(problems.lines))
+        message = f"{len(problems.lines)} problem(s):\n" + "\n".join(problems.lines)
+        raise ConfigError(message) from None
 
 
 def folder_grammars(folder: Path, name: str) -> dict[str, Path]:
@@ -164,9 +187,7 @@ def build_domain(folder: Path, spec: DomainSpec, problems: _Problems) -> Domain 
     derived, critical, noise = [], [], []
     for i, d in enumerate(spec.derived):
         try:
-            derived.append(
-                Derived(d.name, d.pattern, d.source, d.value, d.aliases, d.ignore_case)
-            )
+            derived.append(Derived(d.name, d.pattern, d.source, d.value, d.aliases, d.ignore_case))
         except ActionError as exc:
             problems.add(("derived", i, "pattern"), "; ".join(exc.problems))
     for key, specs, out in (("critical", spec.critical, critical), ("noise", spec.noise, noise)):

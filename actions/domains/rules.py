@@ -101,7 +101,9 @@ class Derived:
         return re.compile(self.pattern, re.IGNORECASE if self.ignore_case else 0)
 
     def value(self, item: Item, read: FieldReader | None = None) -> tuple[str, ...]:
-        text = item.title if self.source == "title" else ", ".join((read or _attr)(item, self.source))
+        text = (
+            item.title if self.source == "title" else ", ".join((read or _attr)(item, self.source))
+        )
         found = self.regex.search(text or "")
         if found is None:
             return ()

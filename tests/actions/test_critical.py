@@ -48,7 +48,9 @@ records = st.builds(
 def cases(draw):
     xs = sorted(draw(st.lists(records, max_size=14)), key=lambda x: x.timestamp)
     history = History(user_id="p", interactions=tuple(xs))
-    codes = draw(st.lists(st.sampled_from(list(HEALTHCARE.codes)), min_size=len(xs), max_size=len(xs)))
+    codes = draw(
+        st.lists(st.sampled_from(list(HEALTHCARE.codes)), min_size=len(xs), max_size=len(xs))
+    )
     return history, codes
 
 
@@ -109,5 +111,7 @@ def test_a_domain_without_critical_rules_follows_the_plan():
         critical=(Match(event="nothing-matches"),),
     )
     xs = (Interaction(item_id="allergy:1", event="allergy"),)
-    out = execute(((HEALTHCARE.codes["drop"]),), History(user_id="p", interactions=xs), CATALOG, plain)
+    out = execute(
+        ((HEALTHCARE.codes["drop"]),), History(user_id="p", interactions=xs), CATALOG, plain
+    )
     assert out.text == "" and out.meta["critical"] == []

@@ -17,11 +17,11 @@ def list_() -> None:
     """The built-in domains, those on $VTK_DOMAINS_PATH and those of entry points."""
     from actions.domains import domain_names, get_domain
 
-    click.echo(f"{'name':<14} {'codes':>5}  {'rewrite grammar':<22} origin")
+    click.echo(f"{'name':<14} {'codes':>5}  {'rewrite grammar':<26} origin")
     for name in domain_names():
         domain = get_domain(name)
         click.echo(
-            f"{name:<14} {len(domain.codes):>5}  {domain.grammar('rewrite'):<22} {domain.origin}"
+            f"{name:<14} {len(domain.codes):>5}  {domain.grammar('rewrite'):<26} {domain.origin}"
         )
 
 
@@ -79,3 +79,20 @@ def check(folder: Path) -> None:
     )
     if report.errors:
         raise SystemExit(1)
+
+
+@command.command("reference")
+@click.option("--out", type=click.Path(path_type=Path), help="Write here instead of stdout.")
+def reference(out: Path | None) -> None:
+    """The Markdown reference of the built-in terms, domains and grammars."""
+    from actions.domains.reference import render_reference
+
+    text = render_reference()
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    click.echo(f"wrote {out}")

@@ -40,10 +40,9 @@ class ActionsVerbalizer(LLMVerbalizer):
         )
 
     def constraint(self, history: History, catalog: Catalog) -> Any:
+        from actions import get_domain
         from grammars import get_grammar
         from grammars.base import GrammarContext
-
-        from actions import get_domain
 
         ctx = GrammarContext(n_interactions=len(history), domain=self.domain)
         return get_grammar(get_domain(self.domain).grammar("plan")).constraint(ctx)

@@ -70,9 +70,11 @@ def heuristic_codes(
     roles = _role_codes(domain)
     dom = get_domain(domain)
     xs = history.interactions
-    keys = group_keys(dom.codes[roles["aggregate"]], history, catalog, dom) if (
-        "aggregate" in roles and catalog is not None
-    ) else [x.item_id for x in xs]
+    keys = (
+        group_keys(dom.codes[roles["aggregate"]], history, catalog, dom)
+        if ("aggregate" in roles and catalog is not None)
+        else [x.item_id for x in xs]
+    )
     noise = _noise(history, catalog, dom)
     codes = []
     for i, x in enumerate(xs):
@@ -202,7 +204,8 @@ class HeuristicRewriteVerbalizer(Verbalizer):
         self.domain = domain
 
     def target(self, history: History, catalog: Catalog) -> str:
-        """The rule-based output of the domain's rewrite shape (``rewrite``, ``clinical_summary``)."""
+        """The rule-based output of the domain's rewrite shape (``rewrite``,
+        ``clinical_summary``)."""
         from actions import get_domain
         from grammars.shapes import shape_for
 

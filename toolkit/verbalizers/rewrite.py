@@ -16,6 +16,7 @@ from toolkit.records import Catalog, History, Item
 from toolkit.verbalizers.base import VERBALIZERS, LLMVerbalizer, Verbalization
 from toolkit.verbalizers.template import render_template
 
+
 def history_titles(history: History, catalog: Catalog) -> list[str]:
     """Distinct display titles, most recent first."""
     seen: dict[str, None] = {}
