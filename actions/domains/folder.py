@@ -276,11 +276,25 @@ def path_folders(value: str | None = None) -> list[Path]:
 _loaded: dict[str, str] = {}
 
 
+def forget_folder_domains() -> None:
+    """Unregister every domain loaded from a folder, and its grammars."""
+    from grammars.domains import FOLDER_GRAMMARS
+
+    for name, domain in list(DOMAINS._items.items()):
+        if isinstance(domain, Domain) and domain.origin != "built-in":
+            del DOMAINS._items[name]
+    FOLDER_GRAMMARS.clear()
+    _loaded.clear()
+
+
 def register_path_domains() -> None:
-    """Load each folder on the path once (again when the variable changes)."""
+    """Load each folder on the path once; when the variable changes, the domains of the
+    old path are forgotten and those of the new one loaded."""
     value = os.environ.get(PATH_VARIABLE, "")
     if _loaded.get("value") == value:
         return
+    if "value" in _loaded:
+        forget_folder_domains()
     _loaded["value"] = value
     for folder in path_folders(value):
         load_folder(folder)

@@ -18,6 +18,16 @@ ROOT = Path(__file__).resolve().parents[2]
 BOOKSHOP = ROOT / "examples" / "tutorial-domain" / "bookshop"
 
 
+@pytest.fixture(autouse=True)
+def _no_folder_domains():
+    """Domains loaded from folders by one test are forgotten before the next."""
+    from actions.domains.folder import forget_folder_domains
+
+    forget_folder_domains()
+    yield
+    forget_folder_domains()
+
+
 def test_the_tutorial_folder_becomes_a_domain():
     d = load_folder(BOOKSHOP)
     assert d.name == "bookshop" and d.origin == str(BOOKSHOP.resolve())

@@ -5,12 +5,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from actions.domains.folder import PATH_VARIABLE
 from toolkit.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL = ROOT / "examples" / "tutorial-domain"
 REFERENCE = ROOT / "docs" / "reference" / "domains.md"
+
+
+@pytest.fixture(autouse=True)
+def _no_folder_domains():
+    """Domains loaded from folders by one test are forgotten before the next."""
+    from actions.domains.folder import forget_folder_domains
+
+    forget_folder_domains()
+    yield
+    forget_folder_domains()
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
