@@ -28,14 +28,7 @@ SAMPLE = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _no_folder_domains():
-    """Domains loaded from folders by one test are forgotten before the next."""
-    from actions.domains.folder import forget_folder_domains
-
-    forget_folder_domains()
-    yield
-    forget_folder_domains()
+pytestmark = pytest.mark.usefixtures("no_folder_domains")
 
 
 def test_examples_ship_a_domain_folder():

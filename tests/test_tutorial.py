@@ -17,14 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "domains.md"
 
 
-@pytest.fixture(autouse=True)
-def _no_folder_domains():
-    """Domains loaded from folders by one test are forgotten before the next."""
-    from actions.domains.folder import forget_folder_domains
-
-    forget_folder_domains()
-    yield
-    forget_folder_domains()
+pytestmark = pytest.mark.usefixtures("no_folder_domains")
 
 
 def tutorial_commands() -> list[str]:

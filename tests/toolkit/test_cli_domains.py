@@ -15,14 +15,7 @@ TUTORIAL = ROOT / "examples" / "tutorial-domain"
 REFERENCE = ROOT / "docs" / "reference" / "domains.md"
 
 
-@pytest.fixture(autouse=True)
-def _no_folder_domains():
-    """Domains loaded from folders by one test are forgotten before the next."""
-    from actions.domains.folder import forget_folder_domains
-
-    forget_folder_domains()
-    yield
-    forget_folder_domains()
+pytestmark = pytest.mark.usefixtures("no_folder_domains")
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
