@@ -103,3 +103,13 @@ def test_a_folder_cannot_replace_a_built_in(tmp_path):
     folder = write(tmp_path / "s", "name: streaming\ncodes:\n  keep: [keep]\n")
     with pytest.raises(ConfigError, match="built-in domain"):
         load_folder(folder)
+
+
+def test_a_folder_schema_has_no_rule_based_rewrite():
+    from toolkit.verbalizers.heuristic import HeuristicRewriteVerbalizer
+
+    domain = load_folder(BOOKSHOP)
+    catalog = Catalog([Item(item_id="b1", title="Dune")])
+    history = History(user_id="u", interactions=(Interaction(item_id="b1", event="view"),))
+    with pytest.raises(ConfigError, match="'bookshop/reading_profile' has no rule-based rewrite"):
+        HeuristicRewriteVerbalizer(domain=domain.name).target(history, catalog)
