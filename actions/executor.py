@@ -17,13 +17,18 @@ Line formats (shorter than the template row: no ID, no weekday or hour, whole mi
 
 Keys: ``item`` is the item id; ``series`` is ``Item.attrs["series"]`` or else the item id
 (a series is usually one item whose episodes are interactions); any other key is the item's
-field of that name. An item without a value for the key never merges.
+field of that name (or the domain's derived field). An item without a value for the key
+never merges.
+
+The domain's wording names events (``Bought`` for ``purchase``), and its *critical*
+interactions (an allergy, an active medication) run as a plain ``Keep`` whatever the plan
+says: never dropped, merged, enriched or annotated; ``meta["critical"]`` lists them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +37,7 @@ from actions.program import check_program
 from actions.terms import TERMS, Aggregate, Annotate, Drop, Enrich, Keep, Step
 from toolkit.records import Catalog, History, Interaction, Item
 from toolkit.verbalizers.base import TokenCounter, Verbalization, count_tokens
-from toolkit.verbalizers.template import event_label, render_template
+from toolkit.verbalizers.template import render_template
 
 MAX_FIELD_CHARS = 100
 _ITEM_FIELDS = ("title", "year", "genres", "tags", "description")
@@ -52,11 +57,15 @@ def execute(
     every other problem (wrong length, a term, field or key the domain does not allow).
     """
     _reject_unknown_terms(program)
-    program = check_program(program, get_domain(domain), n=len(history))
+    domain = get_domain(domain)
+    program = check_program(program, domain, n=len(history))
+    read = reader(domain)
+    critical = critical_indices(history, catalog, domain)
+    program = tuple((Keep(),) if i in critical else step for i, step in enumerate(program))
     lines: list[str] = []
     stats = _Stats()
-    for run in _runs(program, history.interactions, catalog):
-        lines.append(_render_run(run, catalog, stats))
+    for run in _runs(program, history.interactions, catalog, read):
+        lines.append(_render_run(run, catalog, stats, domain, read))
     text = "\n".join(lines)
     template = render_template(history, catalog)
     dropped = [i for i, step in enumerate(program) if isinstance(_base(step), Drop)]
@@ -68,6 +77,7 @@ def execute(
         "runs": stats.runs,
         "enriched_fields": dict(stats.enriched),
         "annotations": stats.annotations,
+        "critical": sorted(critical),
     }
     return Verbalization(
         text=text,
@@ -109,8 +119,44 @@ class _Run:
     steps: list[Step]
 
 
+def reader(domain: Domain) -> Callable[[Item, str], tuple[str, ...]]:
+    """``(item, field) -> values`` in ``domain``: its derived fields, else ``field_values``."""
+
+    def read(item: Item, name: str) -> tuple[str, ...]:
+        derived = domain.derived_field(name)
+        if derived is not None:
+            return derived.value(item, field_values)
+        return field_values(item, name)
+
+    return read
+
+
+def critical_indices(history: History, catalog: Catalog, domain: Domain) -> set[int]:
+    """Positions of the interactions that match one of the domain's critical rules."""
+    if not domain.critical:
+        return set()
+    read = reader(domain)
+    return {
+        i
+        for i, x in enumerate(history.interactions)
+        if any(rule.matches(x, catalog.get(x.item_id), read) for rule in domain.critical)
+    }
+
+
+def group_keys(step: Step, history: History, catalog: Catalog, domain: Domain) -> list[str | None]:
+    """The key each interaction would merge on under ``step``'s ``Aggregate`` (None: never)."""
+    base = _base(step)
+    if not isinstance(base, Aggregate):
+        raise TypeError(f"step {step!r} has no Aggregate term")
+    read = reader(domain)
+    return [_key(x, catalog.get(x.item_id), base.by, read) for x in history.interactions]
+
+
 def _runs(
-    program: Sequence[Step], interactions: Sequence[Interaction], catalog: Catalog
+    program: Sequence[Step],
+    interactions: Sequence[Interaction],
+    catalog: Catalog,
+    read: Callable[[Item, str], tuple[str, ...]],
 ) -> Iterator[_Run]:
     current: _Run | None = None
     for i, (step, x) in enumerate(zip(program, interactions, strict=True)):
@@ -118,7 +164,7 @@ def _runs(
         if isinstance(base, Drop):
             continue
         if isinstance(base, Aggregate):
-            key = _key(x, catalog.get(x.item_id), base.by)
+            key = _key(x, catalog.get(x.item_id), base.by, read)
             if (
                 current is not None
                 and current.base == base
@@ -142,23 +188,31 @@ def _base(step: Step) -> Keep | Drop | Aggregate:
     return next(t for t in step if t.base)  # type: ignore[return-value]
 
 
-def _key(x: Interaction, item: Item | None, by: str) -> str | None:
+def _key(
+    x: Interaction, item: Item | None, by: str, read: Callable[[Item, str], tuple[str, ...]]
+) -> str | None:
     if by == "item":
         return x.item_id
     if by == "series":
-        series = None if item is None else field_values(item, "series")
+        series = None if item is None else read(item, "series")
         return series[0] if series else x.item_id
-    values = () if item is None else field_values(item, by)
+    values = () if item is None else read(item, by)
     return ", ".join(values) if values else None
 
 
-def _render_run(run: _Run, catalog: Catalog, stats: _Stats) -> str:
+def _render_run(
+    run: _Run,
+    catalog: Catalog,
+    stats: _Stats,
+    domain: Domain,
+    read: Callable[[Item, str], tuple[str, ...]],
+) -> str:
     items = [catalog.get(x.item_id) for x in run.interactions]
     if isinstance(run.base, Keep):
-        line = _keep_line(run.interactions[0], items[0])
+        line = keep_line(run.interactions[0], items[0], domain)
     elif isinstance(run.base, Aggregate):
         stats.runs.append(list(run.indices))
-        line = _aggregate_line(run, items)
+        line = _aggregate_line(run, items, domain)
     else:
         raise TypeError(f"cannot render a line from base term {run.base!r}")
     fields: list[str] = []
@@ -176,7 +230,7 @@ def _render_run(run: _Run, catalog: Catalog, stats: _Stats) -> str:
         {x.item_id: item for x, item in zip(run.interactions, items, strict=True)}.values()
     )
     for name in fields:
-        values = _merged(distinct, name)
+        values = _merged(distinct, name, read)
         if values:
             line += f"; {name}: {', '.join(values)}"
             stats.enriched[name] = stats.enriched.get(name, 0) + 1
@@ -186,10 +240,11 @@ def _render_run(run: _Run, catalog: Catalog, stats: _Stats) -> str:
     return line
 
 
-def _keep_line(x: Interaction, item: Item | None) -> str:
+def keep_line(x: Interaction, item: Item | None, domain: Domain) -> str:
+    """The line ``Keep`` writes for ``x`` (what a critical interaction always shows)."""
     title = _title(x, item)
     episode = episode_label(x)
-    parts = [f"{title} {episode}" if episode else title, event_label(x.event)]
+    parts = [f"{title} {episode}" if episode else title, domain.wording(x.event)]
     if x.timestamp is not None:
         parts.insert(0, x.timestamp.date().isoformat())
     if x.duration is not None and math.isfinite(x.duration):
@@ -197,7 +252,7 @@ def _keep_line(x: Interaction, item: Item | None) -> str:
     return ", ".join(parts)
 
 
-def _aggregate_line(run: _Run, items: list[Item | None]) -> str:
+def _aggregate_line(run: _Run, items: list[Item | None], domain: Domain) -> str:
     xs = run.interactions
     titles = list(dict.fromkeys(_title(x, item) for x, item in zip(xs, items, strict=True)))
     if len(titles) == 1:
@@ -213,7 +268,7 @@ def _aggregate_line(run: _Run, items: list[Item | None]) -> str:
         first += (
             f" {episodes[0]}" if episodes[0] == episodes[-1] else f" {episodes[0]}-{episodes[-1]}"
         )
-    parts = [first, "/".join(dict.fromkeys(event_label(x.event) for x in xs))]
+    parts = [first, "/".join(dict.fromkeys(domain.wording(x.event) for x in xs))]
     durations = [x.duration for x in xs if x.duration is not None and math.isfinite(x.duration)]
     if durations:
         parts.append(minutes(sum(durations)))
@@ -269,11 +324,13 @@ def field_values(item: Item, name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v for v in out if v))
 
 
-def _merged(items: list[Item | None], name: str) -> list[str]:
+def _merged(
+    items: list[Item | None], name: str, read: Callable[[Item, str], tuple[str, ...]]
+) -> list[str]:
     values: dict[str, None] = {}
     for item in items:
         if item is not None:
-            values.update(dict.fromkeys(field_values(item, name)))
+            values.update(dict.fromkeys(read(item, name)))
     return list(values)
 
 

@@ -1,7 +1,8 @@
 """Find a grammar by name, entry point, dotted path or file.
 
 ``get_grammar`` tries, in order: a grammar file (``.json`` schema, ``.lark`` CFG, ``.regex``),
-then the ``GRAMMARS`` registry, which holds the built-ins and resolves entry points of the
+then a domain folder's grammar (``<domain>/<stem>``, ``grammars.domains``), then the
+``GRAMMARS`` registry, which holds the built-ins and resolves entry points of the
 group ``vtk.grammars`` and dotted paths (``pkg.mod:attr``, ``file.py:attr``). Whatever is
 found becomes a ``Grammar``: a subclass is instantiated, a pydantic model becomes a
 ``PydanticGrammar``, a dict a ``SchemaGrammar``.
@@ -16,7 +17,7 @@ from typing import Any
 
 from grammars.base import GRAMMARS, Grammar, GrammarError
 
-_BUILTINS = ("action_plan", "rewrite", "choice")
+_BUILTINS = ("action_plan", "rewrite", "choice", "clinical")
 
 
 def _file_loaders() -> dict[str, Callable[[Path], Grammar]]:
@@ -33,8 +34,11 @@ def load_builtins() -> None:
 
 
 def grammar_names() -> list[str]:
+    """Registered grammars, then the domain folders' grammars (``<domain>/<stem>``)."""
+    from grammars.domains import folder_grammar_names
+
     load_builtins()
-    return GRAMMARS.names()
+    return GRAMMARS.names() + folder_grammar_names()
 
 
 def as_grammar(obj: Any, name: str) -> Grammar:
@@ -70,5 +74,13 @@ def get_grammar(name_or_path: str | Grammar) -> Grammar:
     suffix = Path(name_or_path).suffix.lower()
     if suffix in loaders and ":" not in name_or_path:
         return loaders[suffix](Path(name_or_path))
+    if "/" in name_or_path:
+        from grammars.domains import FOLDER_GRAMMARS, folder_grammar_names
+
+        if name_or_path in folder_grammar_names():
+            path = FOLDER_GRAMMARS[name_or_path]
+            grammar = loaders[path.suffix](path)
+            grammar.name = name_or_path
+            return grammar
     load_builtins()
     return as_grammar(GRAMMARS.get(name_or_path), name_or_path)

@@ -3,6 +3,8 @@
 A name resolves to ``templates/<domain>/<name>.j2``, else ``templates/default/<name>.j2``;
 ``path`` overrides both: a file is the template itself, a folder is searched like the
 built-in one (``<path>/<domain>/<name>.j2``, ``<path>/<name>.j2``) before the built-ins.
+A domain with its own prompt folder (a domain folder's ``prompts/``) is searched the same
+way when no ``path`` is given.
 Templates are user-message texts (the caller applies the chat template) and render with
 ``StrictUndefined``: a missing variable is an error that names it.
 """
@@ -55,6 +57,8 @@ def load_prompt(
 ) -> PromptTemplate:
     """The prompt ``name`` (``reasoner``, ``actions``, ``rewrite``, ``zero_shot``...) for
     ``domain``, or the user's template at ``path`` (a ``.j2`` file or a folder of them)."""
+    if path is None:
+        path = _domain_prompts(domain)
     if path is not None:
         path = Path(path)
         if path.is_file():
@@ -65,6 +69,18 @@ def load_prompt(
     else:
         folders = _builtin_folders(domain)
     return _compile(name, tuple(f for f in folders if Path(f).is_dir()), name + SUFFIX)
+
+
+def _domain_prompts(domain: str) -> str | None:
+    """The prompt folder of a domain defined outside vtk (None for the built-ins)."""
+    if (TEMPLATES / domain).is_dir() or domain == "default":
+        return None
+    from actions.domains import get_domain
+
+    try:
+        return get_domain(domain).prompts
+    except VtkError:
+        return None  # an unknown domain: the default templates serve it
 
 
 def list_prompts(domain: str | None = None) -> list[str]:

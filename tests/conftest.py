@@ -33,3 +33,14 @@ def tiny_lm(tokenizer):
     from toolkit.models import tiny_model
 
     return tiny_model(tokenizer)
+
+
+@pytest.fixture
+def no_folder_domains():
+    """Domains loaded from folders (``VTK_DOMAINS_PATH``, a path) by one test are
+    forgotten before and after it."""
+    from actions.domains.folder import forget_folder_domains
+
+    forget_folder_domains()
+    yield
+    forget_folder_domains()

@@ -207,6 +207,9 @@ class TaskConfig(BaseModel):
     val_fraction: float = Field(0.1, gt=0, lt=1)
     test_fraction: float = Field(0.1, gt=0, lt=1)
     target_events: list[str] | None = None
+    negatives_like_targets: bool = False
+    """Draw negatives only from items seen with a target event (a next condition among
+    conditions, not among visits); needs ``target_events``."""
 
     @model_validator(mode="after")
     def _fractions(self) -> TaskConfig:
@@ -399,6 +402,9 @@ def _build(dataset: Dataset, config: TaskConfig, on_error: OnError) -> _Built:
     logs = _clean_logs(dataset, on_error, skipped)
     counts = Counter(x.item_id for _, log in logs for x in log)
     item_ids = dataset.catalog.ids()
+    if config.negatives_like_targets and config.target_events is not None:
+        like = {x.item_id for _, log in logs for x in log if _is_target(x, config)}
+        item_ids = [i for i in item_ids if i in like]
     weights = [float(counts.get(i, 0)) for i in item_ids]
     sampler = _Sampler(item_ids, weights if config.negatives == "popularity" else None)
     cuts = time_cuts(dataset, config) if config.split == "global-time" else None
@@ -409,7 +415,7 @@ def _build(dataset: Dataset, config: TaskConfig, on_error: OnError) -> _Built:
         plan = _leave_last_out(log, config) if cuts is None else _global_time(log, config, cuts)
         if not plan:
             continue
-        touched = {sampler.index[x.item_id] for x in log}
+        touched = {sampler.index[x.item_id] for x in log if x.item_id in sampler.index}
         train_k = sum(1 for s, _, _ in plan if s == "train")
         for split, pos, end in plan:
             if split == "train":

@@ -24,13 +24,14 @@ from toolkit.records import Catalog, History
 from toolkit.tasks import RerankExample
 from toolkit.verbalizers.base import LLMVerbalizer, Verbalization, Verbalizer
 
-GRAMMAR_OF: dict[str, str] = {
-    "actions": "action_plan",
-    "heuristic_actions": "action_plan",
+ROLE_OF: dict[str, str] = {
+    "actions": "plan",
+    "heuristic_actions": "plan",
     "rewrite": "rewrite",
     "heuristic_rewrite": "rewrite",
 }
-"""Which grammar a verbalizer's structured output obeys (absent: free text, no grammar)."""
+"""Which of its domain's grammar roles a verbalizer's structured output obeys (absent:
+free text, no grammar); ``Domain.grammar(role)`` names the grammar."""
 
 
 def _plan_context(history: History, catalog: Catalog, domain: str) -> Any:
@@ -40,23 +41,34 @@ def _plan_context(history: History, catalog: Catalog, domain: str) -> Any:
 
 
 def _rewrite_context(history: History, catalog: Catalog, domain: str) -> Any:
-    from toolkit.verbalizers.rewrite import grammar_context
+    from toolkit.verbalizers.rewrite import rewrite_shape
 
-    return grammar_context(history, catalog, domain)
+    dom, shape = rewrite_shape(domain)
+    return shape.context(history, catalog, dom)
 
 
 CONTEXTS: dict[str, Callable[[History, Catalog, str], Any]] = {
-    "action_plan": _plan_context,
+    "plan": _plan_context,
     "rewrite": _rewrite_context,
 }
-"""Grammar name -> the ``GrammarContext`` of one history (what its constraint was built from)."""
+"""Role -> the ``GrammarContext`` of one history (what its constraint was built from)."""
+
+
+def _role_of(verbalizer: Verbalizer) -> str | None:
+    if getattr(verbalizer, "structured", False):
+        return "rewrite"
+    return ROLE_OF.get(verbalizer.name)
 
 
 def grammar_of(verbalizer: Verbalizer) -> str | None:
-    """The grammar of a verbalizer's output; ``zero_shot`` uses ``rewrite`` when structured."""
-    if getattr(verbalizer, "structured", False):
-        return "rewrite"
-    return GRAMMAR_OF.get(verbalizer.name)
+    """The grammar of a verbalizer's output in its domain; ``zero_shot`` uses the rewrite
+    grammar when structured."""
+    from actions import get_domain
+
+    role = _role_of(verbalizer)
+    if role is None:
+        return None
+    return get_domain(getattr(verbalizer, "domain", "streaming")).grammar(role)
 
 
 def build_verbalizer(
@@ -114,7 +126,7 @@ def to_row(
     context = None
     if grammar is not None:
         domain = getattr(verbalizer, "domain", "streaming")
-        context = dataclasses.asdict(CONTEXTS[grammar](history, catalog, domain))
+        context = dataclasses.asdict(CONTEXTS[_role_of(verbalizer)](history, catalog, domain))
     return {
         "example_id": example_id,
         "verbalizer": verbalizer.name,

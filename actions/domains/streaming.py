@@ -23,6 +23,7 @@ STREAMING = Domain(
     aggregate_keys=("item", "series"),
     terms=TERMS,
     default_code="keep",
+    description="Streaming viewing logs (movies, series): previews, abandoned plays, binges",
 )
 
 DOMAINS.add("streaming", STREAMING)

@@ -152,7 +152,7 @@ def test_ecommerce_enrich_uses_item_attrs(catalog):
         catalog,
         "ecommerce",
     )
-    assert out.text == "Heat (1995), Purchase; price: 9.5"
+    assert out.text == "Heat (1995), Bought; price: 9.5"  # the domain's wording
     assert out.meta["enriched_fields"] == {"price": 1}
 
 
@@ -167,6 +167,7 @@ def test_meta_counts_what_each_term_did(history, catalog):
         "runs": [[1, 2, 3, 5]],
         "enriched_fields": {},  # the unknown item has no genres
         "annotations": 1,
+        "critical": [],
     }
     assert out.valid
 

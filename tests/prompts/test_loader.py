@@ -61,7 +61,7 @@ def test_reasoner_prompt_exact_text():
 
 
 def test_actions_prompt_numbers_the_lines():
-    text = load_prompt("actions", "ecommerce").render(lines=["x", "y", "z"], n=3, codes="keep: k")
+    text = load_prompt("actions", "default").render(lines=["x", "y", "z"], n=3, codes="keep: k")
     assert text == (
         "Choose one code for each of the 3 history lines below.\n"
         "Codes:\nkeep: k\n\n"

@@ -1,4 +1,5 @@
-"""``vtk validate``: check LLM outputs in a JSONL file against a grammar, every error listed.
+"""``vtk validate``: check LLM outputs in a JSONL file against a grammar (``--grammar``) or
+the user's own JSON Schema file (``--schema``), every error listed.
 
 Each line is either a row ``{"output": "<raw model text>", "context": {...}, ...}`` (what
 ``vtk verbalize`` writes; ``context`` holds ``GrammarContext`` fields such as
@@ -61,17 +62,33 @@ def read_outputs(path: Path) -> Iterator[tuple[int, str, Any]]:
 
 
 @click.command("validate")
-@click.option("--grammar", "grammar_name", required=True, help="Grammar name, dotted path or file.")
+@click.option("--grammar", "grammar_name", help="Grammar name, dotted path or file.")
+@click.option(
+    "--schema",
+    "schema_file",
+    type=click.Path(path_type=Path),
+    help="Your own JSON Schema file instead of a grammar (the same for every line).",
+)
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--quiet", is_flag=True, help="Print only the summary.")
-def command(grammar_name: str, file: Path, quiet: bool) -> None:
-    """Validate the outputs in FILE (JSONL) against a grammar; exit 1 if any is invalid."""
+def command(grammar_name: str | None, schema_file: Path | None, file: Path, quiet: bool) -> None:
+    """Validate the outputs in FILE (JSONL) against a grammar or a JSON Schema; exit 1 if
+    any is invalid."""
     from grammars import get_grammar
     from toolkit.cli.grammars import precheck_schema
 
-    if grammar_name.lower().endswith(".json"):
-        precheck_schema(Path(grammar_name))
-    grammar = get_grammar(grammar_name)
+    if (grammar_name is None) == (schema_file is None):
+        raise click.UsageError("give exactly one of --grammar NAME and --schema FILE")
+    if schema_file is not None:
+        from grammars.user import FileGrammar
+
+        precheck_schema(schema_file)
+        grammar = FileGrammar(schema_file)
+        grammar_name = f"schema {schema_file}"
+    else:
+        if grammar_name.lower().endswith(".json"):
+            precheck_schema(Path(grammar_name))
+        grammar = get_grammar(grammar_name)
     total = valid = 0
     for lineno, text, ctx in read_outputs(file):
         total += 1

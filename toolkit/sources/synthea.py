@@ -142,6 +142,8 @@ class _Reader:
                 attrs["encounter_class"] = encounter_class
             elif visit is not None and visit.encounter_class:
                 attrs["encounter_class"] = visit.encounter_class
+            if i_stop is not None and not stop_text:
+                attrs["active"] = "yes"  # no STOP: an active condition or medication
             if i_reason is not None and fields[i_reason].strip():
                 attrs["reason"] = fields[i_reason].strip()
             if kind.name == "encounter" and i_id is not None and fields[i_id].strip():

@@ -40,11 +40,12 @@ class ActionsVerbalizer(LLMVerbalizer):
         )
 
     def constraint(self, history: History, catalog: Catalog) -> Any:
+        from actions import get_domain
         from grammars import get_grammar
         from grammars.base import GrammarContext
 
         ctx = GrammarContext(n_interactions=len(history), domain=self.domain)
-        return get_grammar("action_plan").constraint(ctx)
+        return get_grammar(get_domain(self.domain).grammar("plan")).constraint(ctx)
 
     def decode(self, output: str, history: History, catalog: Catalog) -> Verbalization:
         return plan_to_verbalization(output, history, catalog, self.domain, self.tokenizer)

@@ -2,9 +2,10 @@
 
 ``heuristic_actions`` writes an action plan from what any log shows (event, duration,
 repeats), never from a source's hidden labels: drop very short plays (autoplay previews,
-abandoned starts), merge runs of one item (binge-watched series), mark liked items and
-enrich the rest with catalog metadata. Codes are found by role in the domain (the code
-whose step is a Drop, an Aggregate, an Annotate, an Enrich), so every domain works.
+abandoned starts) and what the domain calls noise (accessories), merge runs that share the
+aggregate code's key (binge-watched series, one franchise), mark liked items and enrich
+the rest with catalog metadata. Codes are found by role in the domain (the code whose
+step is a Drop, an Aggregate, an Annotate, an Enrich), so every domain works.
 """
 
 from __future__ import annotations
@@ -47,7 +48,10 @@ def _role_codes(domain: str) -> dict[str, str]:
 
 
 def heuristic_codes(
-    history: History, domain: str = "streaming", rules: ActionRules = ActionRules()
+    history: History,
+    domain: str = "streaming",
+    rules: ActionRules = ActionRules(),
+    catalog: Catalog | None = None,
 ) -> list[str]:
     """One code per interaction by the rules above.
 
@@ -60,14 +64,26 @@ def heuristic_codes(
     >>> heuristic_codes(h)
     ['drop', 'series', 'series', 'liked']
     """
+    from actions import get_domain
+    from actions.executor import group_keys
+
     roles = _role_codes(domain)
+    dom = get_domain(domain)
     xs = history.interactions
+    keys = (
+        group_keys(dom.codes[roles["aggregate"]], history, catalog, dom)
+        if ("aggregate" in roles and catalog is not None)
+        else [x.item_id for x in xs]
+    )
+    noise = _noise(history, catalog, dom)
     codes = []
     for i, x in enumerate(xs):
-        same_as_neighbour = (i > 0 and xs[i - 1].item_id == x.item_id) or (
-            i + 1 < len(xs) and xs[i + 1].item_id == x.item_id
+        key = keys[i]
+        same_as_neighbour = key is not None and (
+            (i > 0 and keys[i - 1] == key) or (i + 1 < len(xs) and keys[i + 1] == key)
         )
-        if x.duration is not None and x.duration < rules.abandoned_minutes and "drop" in roles:
+        short = x.duration is not None and x.duration < rules.abandoned_minutes
+        if (short or i in noise) and "drop" in roles:
             codes.append(roles["drop"])
         elif same_as_neighbour and "aggregate" in roles:
             codes.append(roles["aggregate"])
@@ -76,6 +92,19 @@ def heuristic_codes(
         else:
             codes.append(roles.get("enrich", roles["keep"]))
     return codes
+
+
+def _noise(history: History, catalog: Catalog | None, domain) -> set[int]:
+    from actions.executor import reader
+
+    if not domain.noise or catalog is None:
+        return set()
+    read = reader(domain)
+    return {
+        i
+        for i, x in enumerate(history.interactions)
+        if any(rule.matches(x, catalog.get(x.item_id), read) for rule in domain.noise)
+    }
 
 
 @VERBALIZERS.register("heuristic_actions")
@@ -90,7 +119,8 @@ class HeuristicActionsVerbalizer(Verbalizer):
 
     def target(self, history: History, catalog: Catalog) -> str:
         """The plan as the JSON the ``action_plan`` grammar accepts (warm-start target)."""
-        return json.dumps(heuristic_codes(history, self.domain), separators=(",", ":"))
+        codes = heuristic_codes(history, self.domain, catalog=catalog)
+        return json.dumps(codes, separators=(",", ":"))
 
     def verbalize_batch(
         self, histories: Sequence[History], catalog: Catalog
@@ -107,15 +137,20 @@ POSITIVE_SIGNAL = "liked"
 
 
 def heuristic_rewrite(
-    history: History, catalog: Catalog, rules: ActionRules = ActionRules()
+    history: History,
+    catalog: Catalog,
+    rules: ActionRules = ActionRules(),
+    *,
+    domain: str = "streaming",
 ) -> dict:
     """A rule-based rewrite (as the ``rewrite`` grammar's JSON object): the most watched or
-    liked titles, most recent first, and the genres of liked items as preferences."""
+    liked titles, most recent first, and the aspects (the domain's ``aspect_fields``:
+    genres, a game's franchise) of liked items as preferences."""
     from grammars.rewrite import ASPECTS_MAX, ITEMS_MAX, PREFERENCES_MAX, SUMMARY_MAX, TITLES_MAX
-    from toolkit.verbalizers.rewrite import history_aspects, history_titles
+    from toolkit.verbalizers.rewrite import aspects_of, history_aspects, history_titles
 
     allowed_titles = set(history_titles(history, catalog)[:TITLES_MAX])
-    allowed_aspects = set(history_aspects(history, catalog)[:ASPECTS_MAX])
+    allowed_aspects = set(history_aspects(history, catalog, domain)[:ASPECTS_MAX])
 
     counts: Counter[str] = Counter()
     signal: dict[str, str] = {}
@@ -135,10 +170,10 @@ def heuristic_rewrite(
         order[title] = i
         if x.event in POSITIVE_EVENTS:
             signal[title] = "liked"
-            liked_aspects.update(item.genres)
+            liked_aspects.update(aspects_of(item, domain, genres_only=True))
         elif x.event in ("thumb_down", "dislike"):
             signal[title] = "disliked"
-            disliked_aspects.update(item.genres)
+            disliked_aspects.update(aspects_of(item, domain, genres_only=True))
         else:
             signal.setdefault(title, "watched")
     recent = sorted(counts, key=lambda t: (-(signal[t] == "liked"), -order[t]))[:ITEMS_MAX]
@@ -169,7 +204,14 @@ class HeuristicRewriteVerbalizer(Verbalizer):
         self.domain = domain
 
     def target(self, history: History, catalog: Catalog) -> str:
-        return json.dumps(heuristic_rewrite(history, catalog), separators=(",", ":"))
+        """The rule-based output of the domain's rewrite shape (``rewrite``,
+        ``clinical_summary``)."""
+        from actions import get_domain
+        from grammars.shapes import shape_for
+
+        domain = get_domain(self.domain)
+        value = shape_for(domain.grammar("rewrite")).heuristic(history, catalog, domain)
+        return json.dumps(value, separators=(",", ":"))
 
     def verbalize_batch(
         self, histories: Sequence[History], catalog: Catalog

@@ -16,11 +16,6 @@ from toolkit.records import Catalog, History, Item
 from toolkit.verbalizers.base import VERBALIZERS, LLMVerbalizer, Verbalization
 from toolkit.verbalizers.template import render_template
 
-SCHEMA_HINT = (
-    '{"summary": short text, "aggregated_items": [{"title", "count", "signal"}], '
-    '"preferences": [{"aspect", "polarity"}]}'
-)
-
 
 def history_titles(history: History, catalog: Catalog) -> list[str]:
     """Distinct display titles, most recent first."""
@@ -32,14 +27,26 @@ def history_titles(history: History, catalog: Catalog) -> list[str]:
     return list(seen)
 
 
-def history_aspects(history: History, catalog: Catalog) -> list[str]:
-    """Genres and tags of the history's items, most frequent first."""
+def aspects_of(item: Item, domain: str = "streaming", *, genres_only: bool = False) -> list[str]:
+    """The item's values of the domain's ``aspect_fields`` (genres and tags by default;
+    ``genres_only``: without tags, what liked items add to the preferences)."""
+    from actions import get_domain
+    from actions.executor import reader
+
+    dom = get_domain(domain)
+    read = reader(dom)
+    fields = [f for f in dom.aspect_fields if not (genres_only and f == "tags")]
+    return [v for f in fields for v in read(item, f)]
+
+
+def history_aspects(history: History, catalog: Catalog, domain: str = "streaming") -> list[str]:
+    """Aspects (genres and tags, or the domain's ``aspect_fields``) of the history's items,
+    most frequent first."""
     counts: Counter[str] = Counter()
     for x in history.interactions:
         item = catalog.get(x.item_id)
         if item is not None:
-            counts.update(item.genres)
-            counts.update(item.tags)
+            counts.update(aspects_of(item, domain))
     return [a for a, _ in counts.most_common()]
 
 
@@ -52,7 +59,7 @@ def grammar_context(history: History, catalog: Catalog, domain: str) -> Any:
         domain=domain,
         extra={
             "titles": history_titles(history, catalog)[:TITLES_MAX],
-            "aspects": history_aspects(history, catalog)[:ASPECTS_MAX],
+            "aspects": history_aspects(history, catalog, domain)[:ASPECTS_MAX],
         },
     )
 
@@ -83,44 +90,57 @@ def render_rewrite(rewrite: Any, history: History, catalog: Catalog) -> str:
     return "\n".join(lines)
 
 
+def rewrite_shape(domain: str) -> Any:
+    """The domain and the ``grammars.shapes.Shape`` of its rewrite grammar."""
+    from actions import get_domain
+    from grammars.shapes import shape_for
+
+    dom = get_domain(domain)
+    return dom, shape_for(dom.grammar("rewrite"))
+
+
 def decode_rewrite(
     output: str, history: History, catalog: Catalog, domain: str, verbalizer: Any
 ) -> Verbalization:
+    """Validate ``output`` under the domain's rewrite grammar and render it (the template
+    text, invalid, when it does not validate)."""
+    import json
+
     from grammars import get_grammar
 
-    ctx = grammar_context(history, catalog, domain)
-    try:
-        rewrite = get_grammar("rewrite").parse(output, ctx)
-    except ValueError as exc:
+    dom, shape = rewrite_shape(domain)
+    ctx = shape.context(history, catalog, dom)
+    issues = get_grammar(shape.grammar).validate(output, ctx)
+    if issues:
+        error = "; ".join(str(i) for i in issues)
         return verbalizer.measure(
-            render_template(history, catalog), history, catalog, valid=False, error=str(exc)
+            render_template(history, catalog), history, catalog, valid=False, error=error
         )
-    text = render_rewrite(rewrite, history, catalog)
-    return verbalizer.measure(
-        text,
-        history,
-        catalog,
-        rewrite=rewrite.model_dump(),
-        aggregated_runs=sum(1 for a in rewrite.aggregated_items if a.count > 1),
-        preferences=len(rewrite.preferences),
-    )
+    value = json.loads(output)
+    text = shape.render(value, history, catalog, dom)
+    return verbalizer.measure(text, history, catalog, **shape.meta(value))
 
 
 @VERBALIZERS.register("rewrite")
 class RewriteVerbalizer(LLMVerbalizer):
+    """The LLM writes the domain's rewrite shape (``rewrite``, ``clinical_summary``, or a
+    domain folder's own JSON Schema); its renderer makes the text."""
+
     name = "rewrite"
 
     def prompt(self, history: History, catalog: Catalog) -> str:
         from prompts import load_prompt
 
+        _, shape = rewrite_shape(self.domain)
         return load_prompt("rewrite", domain=self.domain).render(
-            history=render_template(history, catalog), schema_hint=SCHEMA_HINT
+            history=render_template(history, catalog), schema_hint=shape.hint
         )
 
     def constraint(self, history: History, catalog: Catalog) -> Any:
         from grammars import get_grammar
 
-        return get_grammar("rewrite").constraint(grammar_context(history, catalog, self.domain))
+        dom, shape = rewrite_shape(self.domain)
+        return get_grammar(shape.grammar).constraint(shape.context(history, catalog, dom))
 
     def decode(self, output: str, history: History, catalog: Catalog) -> Verbalization:
         return decode_rewrite(output, history, catalog, self.domain, self)

@@ -92,7 +92,7 @@ def test_values(tmp_path):
     assert p1[1].attrs == {"code": "50849002", "encounter_class": "emergency"}
     assert p1[2].attrs == {"code": "359817006", "encounter_class": "emergency"}
     assert p1[3].attrs["reason"] == "Closed fracture of hip"
-    assert p1[0].attrs == {"code": "36971009"}  # no encounter, no class
+    assert p1[0].attrs == {"code": "36971009", "active": "yes"}  # no encounter/class; no STOP
     imm = ds.histories[1].interactions[1]
     assert (imm.item_id, imm.event, imm.duration) == ("immunization:08", "immunization", None)
     item = ds.catalog["immunization:08"]
