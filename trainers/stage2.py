@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from toolkit.episodes import DEFAULT_WINDOW
 from toolkit.records import Catalog
 from toolkit.tasks import LABELS, RerankExample, TaskSet
 from trainers.config import FrozenVerbalizerSettings, ReasonerTrainConfig
@@ -41,13 +42,14 @@ def reasoner_prompt(
     return template.render(context=context, candidates=shown)
 
 
-def shown_order(context: str, candidates: Sequence[str], shuffle: bool, seed: int) -> list[int]:
-    """Position i shows candidate ``order[i]``: the LLM reasoner's seeded shuffle."""
-    from toolkit.reasoners.positions import shuffled_order
+def shown_order(example_id: str, candidates: Sequence[str], shuffle: bool, seed: int) -> list[int]:
+    """Position i shows candidate ``order[i]``: the episode's order, a function of (seed,
+    example id) only, so the reasoner trains on the order it is evaluated with."""
+    from toolkit.episodes import candidate_order
 
     if not shuffle:
         return list(range(len(candidates)))
-    return shuffled_order(len(candidates), seed, context + "\0" + "\0".join(candidates))
+    return list(candidate_order(len(candidates), seed, example_id))
 
 
 def frozen_contexts(
@@ -56,9 +58,14 @@ def frozen_contexts(
     settings: FrozenVerbalizerSettings,
     domain: str,
     tokenizer: Any = None,
+    *,
+    window: int | None = DEFAULT_WINDOW,
 ) -> list[str]:
-    """Every example's context, verbalized once by the frozen verbalizer (greedy; the
-    reasoner's ``tokenizer`` counts tokens for the non-LLM verbalizers)."""
+    """Every example's context, verbalized once by the frozen verbalizer through the
+    evaluation pipeline (greedy, the shared history view ``window``; the reasoner's
+    ``tokenizer`` counts tokens for the non-LLM verbalizers)."""
+    from toolkit.episodes import build_episodes
+    from toolkit.pipeline import verbalize
     from toolkit.verbalize import build_verbalizer
 
     verbalizer = build_verbalizer(
@@ -70,12 +77,9 @@ def frozen_contexts(
         options=settings.options,
         tokenizer=tokenizer,
     )
-    histories = [ex.history for ex in examples]
-    out: list[str] = []
-    for start in range(0, len(histories), settings.batch_size):
-        chunk = histories[start : start + settings.batch_size]
-        out += [v.text for v in verbalizer.verbalize_batch(chunk, catalog)]
-    return out
+    episodes = build_episodes(examples, window=window)
+    rows = verbalize(episodes, catalog, verbalizer, batch_size=settings.batch_size)
+    return [row["text"] for row in rows]
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,7 @@ def reasoner_rows(
 
     rows, table, questions = [], PromptTable(), {}
     for ex, context in zip(examples, contexts, strict=True):
-        order = shown_order(context, ex.candidates, shuffle, seed)
+        order = shown_order(ex.example_id, ex.candidates, shuffle, seed)
         shown = [ex.candidates[i] for i in order]
         prompt = reasoner_prompt(context, shown, catalog, template)
         table.add(prompt, label_constraint(choice_labels(len(shown))), where=ex.example_id)

@@ -1,4 +1,4 @@
-"""Reasoners: embedding (the cheap Stage 1 oracle) and llm (a causal LM answering a letter).
+"""Reasoners: embedding (the cheap Stage 1 oracle), bm25 (a lexical judge) and llm (a causal LM).
 
 ``get_reasoner(name)`` imports the built-ins so that their registration has run;
 ``build_reasoner`` makes a ready one from its name and the usual settings, and
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from toolkit.records import Catalog
     from toolkit.tasks import RerankExample
 
-_BUILTINS = ("embedding", "llm")
+_BUILTINS = ("bm25", "embedding", "llm")
 
 
 def load_builtins() -> None:
