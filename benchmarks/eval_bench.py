@@ -136,6 +136,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--report", type=Path, help="score what is cached; write JSON here")
+    parser.add_argument(
+        "--cached-only", action="store_true", help="read only cached verbalizations (no LLM)"
+    )
     args = parser.parse_args()
 
     from toolkit.cache import ContentStore
@@ -161,7 +164,7 @@ def main() -> int:
         verbalizer = build_verbalizer(
             name, domain=tasks.domain, batch_size=args.chunk, seed=args.seed, max_new_tokens=free
         )
-        if compute:
+        if compute and not args.cached_only:
             vrows[name] = verbalize(
                 episodes,
                 tasks.catalog,

@@ -53,6 +53,27 @@ def test_discovery_is_computed_on_the_window_the_reader_sees():
     assert not inside.example.discovery
 
 
+def test_vtk_eval_counts_discovery_on_the_shown_window(tasks_dir, tmp_path):
+    """Regression (through the CLI): targets planted before the shown window were counted
+    as repeats by `vtk eval`, though no reader was shown them."""
+    import shutil
+
+    planted = tmp_path / "planted"
+    shutil.copytree(tasks_dir, planted)
+    rows = [json.loads(line) for line in (planted / "test.jsonl").read_text().splitlines()]
+    for row in rows:
+        first = dict(row["history"][0], item_id=row["target"])
+        row["history"] = [first, *row["history"]]  # seen long ago: a repeat of the file
+        row["discovery"] = False
+    (planted / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "eval.json"
+    code = main(["eval", "--tasks", str(planted), "--max-history", "6", "--bootstrap", "0",
+                 "--out", str(out)])  # fmt: skip
+    assert code == 0
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["metrics"][RECALL_DISCOVERY]["n"] == len(rows)  # all unseen in the window
+
+
 def test_candidate_order_depends_on_seed_and_example_only(tasks_dir):
     """Regression: the LLM reader keyed its candidate order on the context text, so two
     verbalizations of one example put the target in different slots."""
