@@ -38,7 +38,7 @@ def reader_identity(name: str, reasoner: Any, shifts: int) -> dict[str, Any]:
 
     ident: dict[str, Any] = {"reader": name}
     if hasattr(reasoner, "model"):
-        ident["weights"] = model_fingerprint(reasoner.model)
+        ident["weights"] = model_fingerprint(reasoner.model)[:16]
         ident["prompt"] = text_hash(reasoner.template.render(context="", candidates=[]))
         ident["shifts"] = shifts
     for attr in ("unit", "recency", "item_fields", "stopwords"):
@@ -226,8 +226,77 @@ def main() -> int:
         args, tasks, episodes, verbalizers, readers, vrows, answers, score, first_position_share
     )
     args.report.write_text(json.dumps(doc, indent=1, default=str))
+    print("\n".join(markdown(doc)))
     log(f"wrote {args.report}")
     return 0
+
+
+def _ci(m: dict[str, Any] | None, signed: bool = False) -> str:
+    if not m or m.get("value") is None:
+        return "–"
+    f = "{:+.3f}" if signed else "{:.3f}"
+    if m.get("lo") is None or m.get("hi") is None:
+        return f.format(m["value"])
+    return f"{f.format(m['value'])} [{f.format(m['lo'])}, {f.format(m['hi'])}]"
+
+
+def _pct(m: dict[str, Any] | None) -> str:
+    if not m or m.get("value") is None:
+        return "undefined"
+    v, lo, hi = m["value"], m.get("lo"), m.get("hi")
+    text = f"{v:+.0%}"
+    if lo is not None and hi is not None:
+        text += f" [{lo:+.0%}, {hi:+.0%}]"
+    return text.replace("inf%", "inf")
+
+
+def _vs(c: dict[str, Any] | None) -> str:
+    if not c:
+        return "–"
+    return f"{_ci(c['diff'], True)}; {_pct(c['change'])}; p={c['p_value']:.2g}; {c['verdict']}"
+
+
+def markdown(doc: dict[str, Any]) -> list[str]:
+    """The RESULTS.md tables of a report."""
+    lines = [
+        "| row | reader | n | Recall@1 [95% CI] | vs template, same reader: Δ; change; McNemar p;"
+        " verdict | vs popularity: Δ; change; p; verdict | compression |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in doc["rows"]:
+        lines.append(
+            f"| {r.get('verbalizer', r['name'])} | {r['reader']} | {r['n']} | "
+            f"{_ci(r['recall@1'])} | {_vs(r.get('vs_template'))} | "
+            f"{_vs(r.get('vs_popularity'))} | "
+            + ("–" if r.get("compression") is None else f"{r['compression']:.2f}")
+            + " |"
+        )
+    llm = [r for r in doc["rows"] if r["reader"] == "llm"]
+    if llm:
+        lines += [
+            "",
+            "| row | n | position-fair Recall@1 | single-order Recall@1 | first slot, fair |"
+            " first slot, single order |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in llm:
+            lines.append(
+                f"| {r['verbalizer']} | {r['n']} | {_ci(r['recall@1'])} | "
+                f"{_ci(r.get('single_order_recall@1'))} | "
+                f"{r['first_position_share']:.1%} | {r['single_order_first_position_share']:.1%} |"
+            )
+    if doc.get("positions"):
+        lines += [
+            "",
+            "| verbalizer | k shifts | n | first-slot share | Recall@1 |",
+            "|---|---|---|---|---|",
+        ]
+        for p in doc["positions"]:
+            lines.append(
+                f"| {p['verbalizer']} | {p['k']} | {p['n']} | {p['first_position_share']:.1%} |"
+                f" {p['recall@1']:.3f} |"
+            )
+    return lines
 
 
 def report(args, tasks, episodes, verbalizers, readers, vrows, answers, score, fps) -> dict:

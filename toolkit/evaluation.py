@@ -190,32 +190,15 @@ def bootstrap_ci(
     >>> lo < 0.5 < hi
     True
     """
-    import math
-    import warnings
-
     import numpy as np
-    from scipy.stats import bootstrap
 
-    if len(values) < 2 or n <= 0:
+    from toolkit.stats import bootstrap_interval
+
+    if not len(values):
         return None, None
-    arr = np.asarray(values, dtype=float)
-    if np.all(arr == arr[0]):
-        return float(arr[0]), float(arr[0])
-    for method in ("BCa", "percentile"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = bootstrap(
-                (arr,),
-                np.mean,
-                n_resamples=n,
-                confidence_level=level,
-                method=method,
-                rng=np.random.default_rng(seed),
-            )
-        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-        if not (math.isnan(lo) or math.isnan(hi)):
-            return lo, hi
-    return None, None
+    return bootstrap_interval(
+        (values,), lambda x, axis=-1: np.mean(x, axis=axis), n_boot=n, seed=seed, level=level
+    )
 
 
 def relative_change(

@@ -210,7 +210,10 @@ class Runner:
         if key in self._trained:
             return self._trained[key]
         out = self.out / "runs" / key
-        spec = deep_merge(spec, {"data": {"tasks": str(self.out / "tasks")}})
+        # training is shown the same history window as evaluation
+        spec = deep_merge(
+            spec, {"data": {"tasks": str(self.out / "tasks"), "max_history": self.window}}
+        )
         spec["output_dir"] = str(out)
         config = config_cls.model_validate(spec)
         if not (out / FINAL / "vtk.json").is_file():

@@ -22,7 +22,7 @@ from typing import Any
 
 from toolkit.episodes import Episode
 from toolkit.evaluation import EvalResult, Outcome, score_outcome, summarize
-from toolkit.reasoners.base import Answer, Reasoner, ReasonerInput
+from toolkit.reasoners.base import Answer, Reasoner
 from toolkit.records import Catalog
 
 POLICIES = {
@@ -70,18 +70,17 @@ def ask(
     desc: str = "reasoner",
 ) -> list[Answer]:
     """The reader's answer to each (context, episode), candidates in the episode's order."""
-    from tqdm.auto import tqdm
+    from toolkit.reasoners import answer_contexts
 
-    inputs = [
-        ReasonerInput(c, ep.example.candidates, ep.order)
-        for c, ep in zip(contexts, episodes, strict=True)
-    ]
-    answers: list[Answer] = []
-    with tqdm(total=len(inputs), desc=desc, unit="ex", disable=not progress) as bar:
-        for start in range(0, len(inputs), batch_size):
-            answers += reasoner.answer_batch(inputs[start : start + batch_size])
-            bar.update(min(batch_size, len(inputs) - start))
-    return answers
+    return answer_contexts(
+        reasoner,
+        [ep.example for ep in episodes],
+        contexts,
+        batch_size=batch_size,
+        progress=progress,
+        desc=desc,
+        orders=[ep.order for ep in episodes],
+    )
 
 
 def score(

@@ -72,25 +72,33 @@ def _diff(x: Any, y: Any, axis: int = -1) -> Any:
     return np.mean(x, axis=axis) - np.mean(y, axis=axis)
 
 
-def _interval(
-    stat: Any, x: Any, y: Any, n_boot: int, seed: int, level: float
+def bootstrap_interval(
+    data: tuple[Any, ...],
+    stat: Any,
+    *,
+    paired: bool = False,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
 ) -> tuple[float | None, float | None]:
-    """A paired bootstrap interval (BCa; percentile when BCa is degenerate)."""
+    """A bootstrap interval of ``stat`` over ``data`` (``scipy.stats.bootstrap``, BCa; the
+    percentile method when BCa is degenerate); (None, None) without resamples or data."""
     import numpy as np
     from scipy.stats import bootstrap
 
-    if n_boot <= 0 or len(x) < 2:
+    arrays = [np.asarray(a, dtype=float) for a in data]
+    if n_boot <= 0 or len(arrays[0]) < 2:
         return None, None
-    if np.all(x == x[0]) and np.all(y == y[0]):
-        value = float(stat(x, y))
+    if all(np.all(a == a[0]) for a in arrays):
+        value = float(stat(*arrays))
         return value, value  # every resample is the sample itself
     for method in ("BCa", "percentile"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = bootstrap(
-                (x, y),
+                tuple(arrays),
                 stat,
-                paired=True,
+                paired=paired,
                 vectorized=True,
                 n_resamples=n_boot,
                 confidence_level=level,
@@ -101,6 +109,12 @@ def _interval(
         if not (math.isnan(lo) or math.isnan(hi)):
             return lo, hi
     return None, None
+
+
+def _interval(
+    stat: Any, x: Any, y: Any, n_boot: int, seed: int, level: float
+) -> tuple[float | None, float | None]:
+    return bootstrap_interval((x, y), stat, paired=True, n_boot=n_boot, seed=seed, level=level)
 
 
 def mcnemar_exact(a: Sequence[float], b: Sequence[float]) -> tuple[float | None, tuple[int, int]]:

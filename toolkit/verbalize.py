@@ -208,7 +208,7 @@ def verbalizer_identity(verbalizer: Verbalizer) -> dict[str, Any]:
         "options": {
             k: v for k, v in vars(verbalizer).items() if isinstance(v, str | int | float | bool)
         },
-        "weights": None if model is None else model_fingerprint(model),
+        "weights": None if model is None else model_fingerprint(model)[:16],
         "decoding": None if params is None else dataclasses.asdict(params),
         "tokenizer": getattr(tokenizer, "name_or_path", None),
     }
