@@ -53,7 +53,7 @@ def model_fingerprint(model: Any, values: int = 256) -> str:
         head = tensor.detach().flatten()[:values].float().cpu().contiguous()
         h.update(f"{name}{tuple(tensor.shape)}".encode())
         h.update(head.numpy().tobytes())
-    return h.hexdigest()[:16]
+    return h.hexdigest()
 
 
 def path_fingerprint(path: str | Path) -> str:

@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from toolkit.evaluation import RECALL, Metric, evaluate
+from toolkit.evaluation import RECALL, Metric, summarize
 from toolkit.records import Catalog, History
 from toolkit.tasks import RerankExample, TaskSet
 
@@ -68,31 +68,17 @@ def condition_texts(
 def paired_difference(
     a: Sequence[float], b: Sequence[float], n: int = 1000, seed: int = 0, level: float = 0.95
 ) -> Metric:
-    """``mean(a) - mean(b)`` over paired values with a paired percentile bootstrap interval.
+    """``mean(a) - mean(b)`` over paired values with a paired bootstrap interval
+    (``toolkit.stats.paired_comparison``).
 
     >>> paired_difference([1, 1, 0, 1], [1, 0, 0, 1], n=0).value
     0.25
     """
-    import numpy as np
+    from toolkit.stats import paired_comparison
 
-    if len(a) != len(b):
-        raise ValueError(f"paired values differ in length: {len(a)} vs {len(b)}")
-    if not len(a):
+    if not len(a) and not len(b):
         return Metric(None)
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    value = float(d.mean())
-    if n <= 0:
-        return Metric(value, n=len(d))
-    rng = np.random.default_rng(seed)
-    means = np.concatenate(
-        [
-            d[rng.integers(0, len(d), size=(min(200, n - i), len(d)))].mean(axis=1)
-            for i in range(0, n, 200)
-        ]
-    )
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(means, [alpha, 1 - alpha])
-    return Metric(value, float(lo), float(hi), len(d))
+    return paired_comparison(a, b, n_boot=n, seed=seed, level=level).diff
 
 
 def excludes_zero(metric: Metric) -> bool:
@@ -113,18 +99,21 @@ def diagnose_oracle(
 ) -> dict[str, Any]:
     """Recall@1 of one oracle under every condition, the good-vs-degraded differences and
     the verdict ``able`` (False: "unable to train a verbalizer")."""
-    from toolkit.reasoners import answer_contexts
+    from toolkit.episodes import build_episodes
+    from toolkit.pipeline import ask, score
 
+    episodes = build_episodes(examples, window=max_history, seed=seed)
+    shown = [ep.example for ep in episodes]
     hits: dict[str, list[float]] = {}
     conditions: dict[str, Any] = {}
     for condition in (*GOOD, *DEGRADED):
         texts = condition_texts(
-            examples, catalog, condition, domain=domain, max_history=max_history, seed=seed
+            shown, catalog, condition, domain=domain, max_history=max_history, seed=seed
         )
-        answers = answer_contexts(
-            reasoner, examples, texts, batch_size=batch_size, progress=progress, desc=condition
+        answers = ask(
+            reasoner, episodes, texts, batch_size=batch_size, progress=progress, desc=condition
         )
-        row = evaluate(condition, examples, [a.scores for a in answers], n_boot=n_boot, seed=seed)
+        row = summarize(condition, score(episodes, answers), n_boot=n_boot, seed=seed)
         hits[condition] = [o.hit for o in row.outcomes]
         conditions[condition] = {
             "recall@1": row.metrics[RECALL].to_json(),

@@ -1,4 +1,4 @@
-"""Metrics of rerank answers, with bootstrap intervals and relative change to a baseline.
+"""Metrics of rerank answers, with bootstrap intervals and paired comparisons to a baseline.
 
 Three layers, each usable alone: per-example metric functions on candidate scores
 (``recall_at_1``, ``ndcg_at_k``, ``mrr``), per-example ``Outcome``s (``score_examples``),
@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from toolkit.errors import UnknownNameError
 
 if TYPE_CHECKING:
-    import numpy as np
     from rich.console import Console
 
     from toolkit.tasks import RerankExample
@@ -181,34 +180,11 @@ class Metric:
         return text
 
 
-def _bootstrap_indices(n_items: int, n: int, seed: int) -> Any:
-    """Resampled index matrices, in chunks so memory stays bounded for large sets."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    chunk = max(1, min(n, 4_000_000 // max(n_items, 1)))
-    done = 0
-    while done < n:
-        size = min(chunk, n - done)
-        yield rng.integers(0, n_items, size=(size, n_items))
-        done += size
-
-
-def _percentiles(stats: np.ndarray, level: float) -> tuple[float | None, float | None]:
-    import numpy as np
-
-    stats = stats[np.isfinite(stats)]
-    if not len(stats):
-        return None, None
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(stats, [alpha, 1 - alpha])
-    return float(lo), float(hi)
-
-
 def bootstrap_ci(
     values: Sequence[float], n: int = 1000, seed: int = 0, level: float = 0.95
 ) -> tuple[float | None, float | None]:
-    """Percentile bootstrap interval of the mean; (None, None) without values or ``n``.
+    """Bootstrap interval of the mean (BCa via ``scipy.stats.bootstrap``; percentile when
+    BCa is degenerate); (None, None) without values or ``n``.
 
     >>> lo, hi = bootstrap_ci([0, 1] * 50, seed=1)
     >>> lo < 0.5 < hi
@@ -216,11 +192,13 @@ def bootstrap_ci(
     """
     import numpy as np
 
-    if not len(values) or n <= 0:
+    from toolkit.stats import bootstrap_interval
+
+    if not len(values):
         return None, None
-    arr = np.asarray(values, dtype=float)
-    means = np.concatenate([arr[idx].mean(axis=1) for idx in _bootstrap_indices(len(arr), n, seed)])
-    return _percentiles(means, level)
+    return bootstrap_interval(
+        (values,), lambda x, axis=-1: np.mean(x, axis=axis), n_boot=n, seed=seed, level=level
+    )
 
 
 def relative_change(
@@ -231,28 +209,15 @@ def relative_change(
     level: float = 0.95,
 ) -> Metric:
     """``mean(a) / mean(b) - 1`` for paired values (same examples, same order), with a
-    paired bootstrap interval: both means come from the same resampled examples.
+    paired bootstrap interval that keeps every resample (``toolkit.stats``); value None
+    (undefined) when ``mean(b)`` is 0.
 
     >>> relative_change([1, 1, 0, 1], [1, 0, 0, 1], n=0).value
     0.5
     """
-    import numpy as np
+    from toolkit.stats import paired_comparison
 
-    if len(a) != len(b):
-        raise ValueError(f"paired values differ in length: {len(a)} vs {len(b)}")
-    if not len(a) or float(np.mean(b)) == 0:
-        return Metric(None, n=len(a))
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    value = float(x.mean() / y.mean() - 1)
-    if n <= 0:
-        return Metric(value, n=len(a))
-    ratios = []
-    for idx in _bootstrap_indices(len(x), n, seed):
-        den = y[idx].mean(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratios.append(np.where(den > 0, x[idx].mean(axis=1) / den - 1, np.nan))
-    lo, hi = _percentiles(np.concatenate(ratios), level)
-    return Metric(value, lo, hi, len(a))
+    return paired_comparison(a, b, n_boot=n, seed=seed, level=level).change
 
 
 # Which outcomes and which field each per-example metric averages.
@@ -290,6 +255,8 @@ class EvalResult:
     outcomes: list[Outcome]
     metrics: dict[str, Metric] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    comparisons: dict[str, Any] = field(default_factory=dict)
+    """``"<metric> vs <row>"`` -> ``toolkit.stats.PairedComparison`` (filled by ``compare``)."""
 
     @property
     def n(self) -> int:
@@ -301,6 +268,7 @@ class EvalResult:
             "n": self.n,
             "metrics": {k: m.to_json() for k, m in self.metrics.items()},
             "extras": self.extras,
+            "comparisons": {k: c.to_json() for k, c in self.comparisons.items()},
         }
 
 
@@ -372,16 +340,22 @@ def compare(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> str:
-    """Add ``change/<metric>`` (relative to the ``baseline`` row, paired on the examples
-    both rows answered) to every row; return that metric's name."""
+    """Compare every row with the ``baseline`` row on ``metric``, paired on the examples
+    both answered (``toolkit.stats.paired_comparison``: difference, ratio-of-means change,
+    exact McNemar p, verdict); store it in ``row.comparisons`` and the change as the metric
+    ``change/<metric>``; return that metric's name."""
+    from toolkit.stats import paired_comparison
+
     base = per_example(find_row(rows, baseline).outcomes, metric)
     key = f"{CHANGE}/{metric}"
     for row in rows:
         mine = per_example(row.outcomes, metric)
         shared = [i for i in mine if i in base]
-        row.metrics[key] = relative_change(
-            [mine[i] for i in shared], [base[i] for i in shared], n_boot, seed
+        comparison = paired_comparison(
+            [mine[i] for i in shared], [base[i] for i in shared], n_boot=n_boot, seed=seed
         )
+        row.comparisons[f"{metric} vs {baseline}"] = comparison
+        row.metrics[key] = comparison.change
     return key
 
 
@@ -400,11 +374,15 @@ _COLUMNS = (
 _EMPTY = Metric(None)
 
 
-def _cell(metric: Metric, *, signed: bool = False) -> str:
+def _p(p: float | None) -> str:
+    return "–" if p is None else f"p={p:.2g}"
+
+
+def _cell(metric: Metric, *, signed: bool = False, percent: bool = True) -> str:
     """The value, and its interval on a second line, so columns stay narrow."""
     if metric.value is None:
         return "–"
-    fmt = "{:+.1%}" if signed else "{:.3f}"
+    fmt = ("{:+.1%}" if percent else "{:+.3f}") if signed else "{:.3f}"
     text = fmt.format(metric.value)
     if metric.lo is not None and metric.hi is not None:
         text += f"\n[dim]{fmt.format(metric.lo)}–{fmt.format(metric.hi)}[/dim]"
@@ -447,7 +425,7 @@ def print_table(
         if any(change not in r.metrics for r in rows):
             compare(rows, baseline, metric, n_boot=n_boot, seed=seed)
         label = dict(_COLUMNS).get(metric, metric)
-        table.add_column(f"Δ {label} vs {baseline}", justify="right")
+        table.add_column(f"{label} vs {baseline}: Δ, change, McNemar p", justify="right")
     extras = list(dict.fromkeys(k for r in rows for k in r.extras))
     for key in extras:
         table.add_column(key, justify="right")
@@ -455,8 +433,17 @@ def print_table(
         cells = [row.name, str(row.n)]
         cells += [_cell(row.metrics.get(key, _EMPTY)) for key, _ in shown]
         if baseline is not None:
-            base = row.name == baseline
-            cells.append("(baseline)" if base else _cell(row.metrics[change], signed=True))
+            c = row.comparisons.get(f"{metric} vs {baseline}")
+            if row.name == baseline:
+                cells.append("(baseline)")
+            elif c is None:
+                cells.append(_cell(row.metrics[change], signed=True))
+            else:
+                rel = "undefined" if c.change.value is None else _cell(c.change, signed=True)
+                cells.append(
+                    f"{_cell(c.diff, signed=True, percent=False)}\n{rel}\n"
+                    f"{_p(c.p_value)}: {c.verdict}"
+                )
         cells += [_extra(row.extras.get(k)) for k in extras]
         table.add_row(*cells)
     console.print(table)

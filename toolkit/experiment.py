@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from toolkit.cache import ContentStore
+from toolkit.episodes import DEFAULT_WINDOW, Episode, build_episodes
 from toolkit.records import Catalog
 from toolkit.tasks import RerankExample, TaskSet
 
@@ -43,7 +45,13 @@ class DataSpec(_Strict):
 class EvalSpec(_Strict):
     split: Literal["val", "test"] = "test"
     limit: int | None = Field(40, ge=1)
-    reasoners: list[str] = Field(default_factory=lambda: ["embedding", "llm"])
+    reasoners: list[str] = Field(default_factory=lambda: ["bm25", "embedding", "llm"])
+    """Readers of every verbalizer row; a trained row is read by the held-out ones first,
+    then by its Stage 1 oracle (labelled "oracle (trained against)")."""
+    max_history: int | None = Field(None, ge=1)
+    """The history view at evaluation (None: the task set's ``max_history``)."""
+    shifts: int = Field(10, ge=1)
+    """Cyclic shifts an LLM reader averages over (position-fair scoring)."""
     batch_size: int = Field(8, ge=1)
     free_text_tokens: int = Field(96, ge=8)
     """Budget of free-text (zero-shot) verbalizations; grammars bound the others."""
@@ -130,6 +138,8 @@ class Runner:
         self.progress = progress
         self.tasks: TaskSet | None = None
         self.examples: list[RerankExample] = []
+        self.episodes: list[Episode] = []
+        self.store = ContentStore(self.out / "cache")
         self._trained: dict[str, Path] = {}  # run key (s1-... / s2-...) -> final model
         self._texts: dict[str, list[Any]] = {}
         self._reasoners: dict[str, Any] = {}
@@ -157,8 +167,17 @@ class Runner:
         self.tasks = TaskSet.load(task_dir)
         examples = self.tasks.split(self.config.eval.split)
         limit = self.config.eval.limit
-        self.examples = examples[:limit] if limit else examples
+        examples = examples[:limit] if limit else examples
+        self.episodes = build_episodes(examples, window=self.window, seed=self.config.seed)
+        self.examples = [ep.example for ep in self.episodes]
         return self.tasks
+
+    @property
+    def window(self) -> int | None:
+        """The history view: ``eval.max_history``, else the tasks' ``max_history``."""
+        if self.config.eval.max_history is not None:
+            return self.config.eval.max_history
+        return self.config.data.tasks.get("max_history", DEFAULT_WINDOW)
 
     # ---- training -------------------------------------------------------------------
     def stage1(self, verbalizer: str, overrides: dict[str, Any]) -> Path:
@@ -191,7 +210,10 @@ class Runner:
         if key in self._trained:
             return self._trained[key]
         out = self.out / "runs" / key
-        spec = deep_merge(spec, {"data": {"tasks": str(self.out / "tasks")}})
+        # training is shown the same history window as evaluation
+        spec = deep_merge(
+            spec, {"data": {"tasks": str(self.out / "tasks"), "max_history": self.window}}
+        )
         spec["output_dir"] = str(out)
         config = config_cls.model_validate(spec)
         if not (out / FINAL / "vtk.json").is_file():
@@ -216,7 +238,9 @@ class Runner:
         self.training.append({"name": name, "stage": stage, "curve": curve})
 
     # ---- verbalize and answer -------------------------------------------------------
-    def verbalize(self, name: str, model: Path | None) -> list[Any]:
+    def verbalize(self, name: str, model: Path | None) -> list[dict[str, Any]]:
+        """Verbalization rows of the episodes (content-cached under ``out/cache``)."""
+        from toolkit.pipeline import verbalize
         from toolkit.verbalize import build_verbalizer
 
         key = f"{name}@{model}"
@@ -233,15 +257,17 @@ class Runner:
             # grammars bound their own outputs; only free text needs a budget
             max_new_tokens=ev.free_text_tokens if name in FREE_TEXT else None,
         )
-        self.say(f"verbalizing {len(self.examples)} examples with {name}")
-        out: list[Any] = []
-        histories = [ex.history for ex in self.examples]
-        for start in _progress(range(0, len(histories), ev.batch_size), name, self.progress):
-            out += verbalizer.verbalize_batch(
-                histories[start : start + ev.batch_size], self.tasks.catalog
-            )
-        self._texts[key] = out
-        return out
+        self.say(f"verbalizing {len(self.episodes)} examples with {name}")
+        rows = verbalize(
+            self.episodes,
+            self.tasks.catalog,
+            verbalizer,
+            store=self.store,
+            batch_size=ev.batch_size,
+            progress=self.progress,
+        )
+        self._texts[key] = rows
+        return rows
 
     def reasoner(self, name: str, model: Path | None = None) -> Any:
         from toolkit.reasoners import build_reasoner
@@ -249,6 +275,8 @@ class Runner:
         key = f"{name}@{model}"
         if key not in self._reasoners:
             assert self.tasks is not None
+            from toolkit.cli.evaluate import _reader_options
+
             self._reasoners[key] = build_reasoner(
                 name,
                 self.tasks.catalog,
@@ -256,16 +284,9 @@ class Runner:
                 seed=self.config.seed,
                 batch_size=self.config.eval.batch_size,
                 domain=self.tasks.domain,
+                options=_reader_options(name, self.config.eval.shifts),
             )
         return self._reasoners[key]
-
-
-def _progress(it: Any, label: str, show: bool) -> Any:
-    if not show:
-        return it
-    from tqdm.auto import tqdm
-
-    return tqdm(it, desc=label, leave=False)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -282,7 +303,7 @@ def strategies(verbalizations: list[Any], examples: list[RerankExample], catalog
     noise = [0, 0]
     signal = [0, 0]
     for v, ex in zip(verbalizations, examples, strict=True):
-        meta = v.meta
+        meta = v["meta"] if isinstance(v, dict) else v.meta
         n = len(ex.history)
         if "rewrite" in meta:
             titles = {a["title"] for a in meta["rewrite"]["aggregated_items"]}
@@ -325,12 +346,14 @@ def run_experiment(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run every row and write the report; return the results dict (``report.json``)."""
-    from toolkit.evaluation import evaluate, relative_change
+    from toolkit.pipeline import POLICIES, evaluate_row, scorer_row
+    from toolkit.stats import paired_comparison
 
     started = time.time()
     runner = Runner(config, Path(out_dir), progress=progress)
     tasks = runner.prepare()
     ex = runner.examples
+    eps = runner.episodes
     runner.say(f"{len(ex)} {config.eval.split} examples from {config.data.source}")
     rows: list[dict[str, Any]] = []
     results: dict[str, Any] = {}  # row name -> EvalResult
@@ -338,16 +361,15 @@ def run_experiment(
     strategy: dict[str, Any] = {}
     samples: dict[str, list[str]] = {}
     labels: dict[str, str] = {}
+    nb, seed = config.eval.n_boot, config.seed
     for i, spec in enumerate(config.rows, 1):
         runner.say(f"row {i}/{len(config.rows)}: {spec.name}")
         t0 = time.time()
         if spec.scorer is not None:
             from toolkit.baselines import BASELINES
 
-            scorer = BASELINES.get(spec.scorer)(seed=config.seed).fit(
-                tasks.split("train"), tasks.catalog
-            )
-            res = evaluate(spec.name, ex, [scorer.score(e) for e in ex], n_boot=config.eval.n_boot)
+            scorer = BASELINES.get(spec.scorer)(seed=seed).fit(tasks.split("train"), tasks.catalog)
+            res = scorer_row(spec.name, eps, scorer, n_boot=nb, seed=seed)
             rows.append(_row(spec, spec.scorer, "-", res, None, None, {"wall_s": time.time() - t0}))
             results[spec.name] = res
             continue
@@ -358,10 +380,11 @@ def run_experiment(
         label = labels.setdefault(
             f"{spec.verbalizer}@{v_model}", spec.name if v_model else spec.verbalizer
         )
-        compression[label] = [v.compression for v in texts if v.compression is not None]
-        if any("kept" in v.meta or "rewrite" in v.meta for v in texts):
+        compression[label] = [v["compression"] for v in texts if v["compression"] is not None]
+        if any("kept" in v["meta"] or "rewrite" in v["meta"] for v in texts):
             strategy.setdefault(label, strategies(texts, ex, tasks.catalog))
-        samples.setdefault(label, [v.text for v in texts[: config.eval.examples]])
+        samples.setdefault(label, [v["text"] for v in texts[: config.eval.examples]])
+        oracle = _oracle(config, spec)
         reasoners: list[tuple[str, Path | None]] = []
         if spec.reasoner_train is not None:
             text_from = "template" if spec.reasoner_train == "template" else spec.verbalizer
@@ -371,50 +394,44 @@ def run_experiment(
             reasoners.append(("llm", r_model))
         else:
             names = [spec.reasoner] if spec.reasoner else config.eval.reasoners
+            # held-out readers first, the oracle the verbalizer was trained against last
+            names = sorted(names, key=lambda n: n == oracle)
             reasoners += [(n, None) for n in names]
         for r_name, r_model in reasoners:
-            from toolkit.reasoners import answer_contexts
-
             t1 = time.time()
             reasoner = runner.reasoner(r_name, r_model)
-            if hasattr(reasoner, "positions"):  # position statistics per row, not cumulative
-                from toolkit.reasoners.positions import PositionStats
-
-                reasoner.positions = PositionStats()
-            answers = answer_contexts(
-                reasoner, ex, [v.text for v in texts], batch_size=config.eval.batch_size
-            )
-            picks = [a.pick if v.valid else None for a, v in zip(answers, texts, strict=True)]
             name = spec.name if len(reasoners) == 1 else f"{spec.name} | {r_name}"
-            res = evaluate(name, ex, [a.scores for a in answers], picks, n_boot=config.eval.n_boot)
+            res = evaluate_row(
+                name, eps, texts, reasoner, batch_size=config.eval.batch_size, n_boot=nb, seed=seed
+            )
             results[name] = res
             base_name = _baseline_name(config, r_name)
             base = results.get(base_name)
-            change = None
+            change = comparison = None
             if base is not None and base is not res:
                 hits = [o.hit for o in res.outcomes if o.discovery]
                 base_hits = [o.hit for o in base.outcomes if o.discovery]
-                change = relative_change(hits, base_hits, n=config.eval.n_boot).to_json()
-            positions = reasoner.positions.summary() if hasattr(reasoner, "positions") else None
+                paired = paired_comparison(hits, base_hits, n_boot=nb, seed=seed)
+                change, comparison = paired.change.to_json(), paired.to_json()
             extras = {
+                **{k: v for k, v in res.extras.items() if k not in ("compression", "tokens")},
                 "compression": _mean(compression[label]),
-                "tokens": _mean([v.tokens for v in texts]),
-                "valid_rate": sum(v.valid for v in texts) / len(texts),
+                "tokens": _mean([v["tokens"] for v in texts]),
                 "wall_s": time.time() - t1 + (t1 - t0 if r_name == reasoners[0][0] else 0),
-                "positions": positions,
+                "oracle": r_name == oracle,
             }
             trained = {
                 "verbalizer": str(v_model) if v_model else None,
                 "reasoner": str(r_model) if r_model else None,
             }
             # the report marks trained components itself ("rewrite (trained)")
-            rows.append(
-                _row(spec, spec.verbalizer, r_name, res, change, base_name, extras, trained)
-            )
+            row = _row(spec, spec.verbalizer, r_name, res, change, base_name, extras, trained)
+            row["comparison"] = comparison
+            rows.append(row)
     examples = [
         {
             "example_id": e.example_id,
-            "raw": runner.verbalize("template", None)[k].text,
+            "raw": runner.verbalize("template", None)[k]["text"],
             "outputs": {label: texts[k] for label, texts in samples.items()},
         }
         for k, e in enumerate(ex[: config.eval.examples])
@@ -430,6 +447,8 @@ def run_experiment(
             "split": config.eval.split,
             "n_eval": len(ex),
             "max_history": tasks.meta.get("config", {}).get("max_history"),
+            "window": runner.window,
+            "shifts": config.eval.shifts,
             "domain": tasks.domain,
         },
         "rows": rows,
@@ -437,11 +456,16 @@ def run_experiment(
         "compression": compression,
         "examples": examples,
         "strategies": strategy,
+        "policies": POLICIES,
         "notes": [
-            f"Every number comes from this run on {len(ex)} {config.eval.split} examples; "
-            "intervals are 95% bootstrap intervals over examples.",
-            "Relative change compares Recall@1 on discovery targets with the template "
-            "verbalizer read by the same (untrained) reasoner, paired by example.",
+            f"Every number comes from this run on {len(ex)} {config.eval.split} examples, "
+            f"each verbalizer shown the last {runner.window} interactions; intervals are "
+            "95% bootstrap intervals over examples.",
+            "Relative change (ratio of means) compares Recall@1 on discovery targets with "
+            "the template verbalizer read by the same (untrained) reader, paired by example "
+            "(paired bootstrap, exact McNemar p); a change over a baseline of 0 is undefined.",
+            "LLM readers are position-fair: label log-probs averaged over "
+            f"{config.eval.shifts} cyclic shifts of each example's candidate order.",
         ],
     }
     from toolkit.report import summary_lines, write_report
@@ -449,6 +473,14 @@ def run_experiment(
     out["report"] = str(write_report(out, Path(out_dir)))
     out["summary"] = summary_lines(out, Path(out["report"]))
     return out
+
+
+def _oracle(config: ExperimentConfig, spec: RowSpec) -> str | None:
+    """The reader a trained verbalizer row was trained against (its Stage 1 oracle)."""
+    if spec.train is None:
+        return None
+    merged = deep_merge(config.stage1, spec.train)
+    return (merged.get("oracle") or {}).get("name", "embedding")
 
 
 def _baseline_name(config: ExperimentConfig, reasoner: str) -> str:

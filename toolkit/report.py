@@ -124,6 +124,42 @@ def verdict(change: dict[str, Any] | None) -> str:
     return "indistinguishable"
 
 
+_PAIRED = {"beats": "beat", "worse": "worse", "no difference": "indistinguishable"}
+
+
+def row_verdict(row: dict[str, Any]) -> str:
+    """A row's verdict against its baseline: from its paired comparison (difference interval
+    and exact McNemar p) when it has one, else from the change's interval.
+
+    >>> row_verdict({"comparison": {"verdict": "beats"}, "change": None})
+    'beat'
+    """
+    comparison = row.get("comparison")
+    if comparison and comparison.get("verdict") in _PAIRED:
+        return _PAIRED[comparison["verdict"]]
+    return verdict(row.get("change"))
+
+
+def fmt_change(row: dict[str, Any]) -> str:
+    """The relative change with its interval and McNemar p; "undefined" over a 0 baseline.
+
+    >>> fmt_change({"comparison": {"change_defined": False}, "change": {"value": None}})
+    'undefined (baseline 0)'
+    """
+    comparison = row.get("comparison") or {}
+    if comparison and not comparison.get("change_defined", True):
+        return "undefined (baseline 0)"
+    text = fmt_ci(row.get("change"), pct=True)
+    if comparison.get("p_value") is not None:
+        text += f", p={comparison['p_value']:.2g}"
+    return text
+
+
+def _reader(row: dict[str, Any]) -> str:
+    name = _component(row, "reasoner")
+    return f"{name}, oracle (trained against)" if (row.get("extras") or {}).get("oracle") else name
+
+
 def _trained(row: dict[str, Any]) -> list[str]:
     return [k for k, v in (row.get("trained") or {}).items() if v]
 
@@ -139,7 +175,9 @@ def _component(row: dict[str, Any], key: str) -> str:
 def _summary(results: dict[str, Any]) -> list[str]:
     data = results.get("data") or {}
     details = ", ".join(
-        f"{k.replace('_', ' ')} {data[k]}" for k in ("split", "max_history") if k in data
+        f"{k.replace('_', ' ')} {data[k]}"
+        for k in ("split", "max_history", "window", "shifts")
+        if k in data
     )
     text = (
         f"Run on {results.get('machine') or 'an unknown machine'}, started "
@@ -151,19 +189,22 @@ def _summary(results: dict[str, Any]) -> list[str]:
     )
     if results.get("config_path"):
         text += f" Config: `{results['config_path']}`."
+    policies = results.get("policies") or {}
+    if policies:
+        text += " Policies: " + "; ".join(f"{k}: {v}" for k, v in policies.items()) + "."
     return [f"# Experiment report: {results.get('name') or 'unnamed'}", "", text, ""]
 
 
 def _row_cells(row: dict[str, Any]) -> list[str]:
     metrics, extras = row.get("metrics") or {}, row.get("extras") or {}
-    change = fmt_ci(row.get("change"), pct=True)
+    change = fmt_change(row)
     if row.get("change") and row.get("baseline"):
         change += f" vs {row['baseline']}"
     valid = (metrics.get("valid") or {}).get("value", extras.get("valid_rate"))
     return [
         cell(row.get("name")),
         cell(_component(row, "verbalizer")),
-        cell(_component(row, "reasoner")),
+        cell(_reader(row)),
         fmt_ci(metrics.get(DISCOVERY)),
         cell(change),
         fmt_ci(metrics.get("recall@1")),
@@ -192,17 +233,23 @@ def _tables(rows: list[dict[str, Any]]) -> list[str]:
 def _honesty(rows: list[dict[str, Any]]) -> list[str]:
     out = ["## Honesty", ""]
     phrases = {
-        "beat": "**beat** {b} (the whole interval of the change is above 0)",
-        "indistinguishable": "is **indistinguishable** from {b} (the interval spans 0)",
-        "worse": "was **worse** than {b} (the whole interval is below 0)",
+        "beat": "**beat** {b} (paired difference interval above 0 and McNemar p < 0.05)",
+        "indistinguishable": "is **indistinguishable** from {b} (no paired test rejects 0)",
+        "worse": "was **worse** than {b} (paired difference interval below 0, p < 0.05)",
         "untested": "has **no interval** against {b}, so no claim is made",
     }
     trained = [r for r in rows if _trained(r)]
     for row in trained:
         base = f"`{row['baseline']}`" if row.get("baseline") else "a baseline"
         what = " and ".join(_trained(row))
-        text = phrases[verdict(row.get("change"))].format(b=base)
-        change = fmt_ci(row.get("change"), pct=True)
+        change = fmt_change(row)
+        if (row.get("extras") or {}).get("oracle"):
+            out.append(
+                f"- `{row['name']}` (trained {what}) is read by the oracle it was trained "
+                f"against: change {change}; this measures fit to the judge, not a verdict."
+            )
+            continue
+        text = phrases[row_verdict(row)].format(b=base)
         out.append(f"- `{row['name']}` (trained {what}) {text}: change {change}.")
     if not trained:
         out.append("No row has a trained component.")
@@ -218,18 +265,26 @@ def _positions(rows: list[dict[str, Any]]) -> list[str]:
         total = sum(pos["counts"]) or 1
         dist = " ".join(f"{i}:{c / total:.0%}" for i, c in enumerate(pos["counts"]))
         flag = "**flagged**: " + "; ".join(pos.get("reasons") or ["concentrated"])
+        extras = row.get("extras") or {}
+        single = extras.get("single_order_recall@1")
         body.append(
             [
                 cell(row["name"]),
                 cell(row.get("reasoner")),
                 dist,
+                _pct(extras.get("first_position_share")),
+                _pct(extras.get("single_order_first_position_share")),
+                fmt_num(single),
                 _pct(pos.get("max_share")),
                 flag if pos.get("flagged") else "ok",
             ]
         )
     if not body:
         return ["## Position bias", "", "No position statistics were recorded.", ""]
-    header = ("Row", "Reasoner", "Share of picks by shown position", "Max share", "Verdict")
+    header = (
+        "Row", "Reasoner", "Share of picks by shown position", "First slot",
+        "First slot, single order", "Recall@1, single order", "Max share", "Verdict",
+    )  # fmt: skip
     return ["## Position bias", "", *_table(header, body), ""]
 
 
@@ -409,7 +464,7 @@ def summary_lines(results: dict[str, Any], report_path: Path | None = None) -> l
         value = ((row.get("metrics") or {}).get(DISCOVERY) or {}).get("value")
         return float("-inf") if value is None else value
 
-    learned = [r for r in rows if _trained(r)]
+    learned = [r for r in rows if _trained(r) and not (r.get("extras") or {}).get("oracle")]
     lines = []
     if learned:
         best = max(learned, key=score)
@@ -419,9 +474,7 @@ def summary_lines(results: dict[str, Any], report_path: Path | None = None) -> l
             f"{fmt_ci(best['metrics'].get(DISCOVERY))}"
             + (f" vs {base['name']} {fmt_ci(base['metrics'].get(DISCOVERY))}" if base else "")
         )
-        lines.append(
-            f"change {fmt_ci(best.get('change'), pct=True)}: {verdict(best.get('change'))}"
-        )
+        lines.append(f"change {fmt_change(best)}: {row_verdict(best)}")
     else:
         lines.append(f"no learned rows; {len(rows)} rows evaluated")
     if report_path is not None:

@@ -54,6 +54,17 @@ class RerankExample(BaseModel):
     def target_index(self) -> int:
         return self.candidates.index(self.target)
 
+    def shown(self, max_history: int | None) -> RerankExample:
+        """The example as a reader sees it: the last ``max_history`` interactions (None: all)
+        and ``discovery`` recomputed on them, so a target seen only before the window is a
+        discovery for a reader that was never shown it."""
+        if max_history is None or len(self.history) <= max_history:
+            return self
+        history = self.history.last(max_history)
+        return self.model_copy(
+            update={"history": history, "discovery": is_discovery(history, self.target)}
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "example_id": self.example_id,
@@ -85,6 +96,11 @@ class RerankExample(BaseModel):
             discovery=bool(row["discovery"]),
             split=row["split"],
         )
+
+
+def is_discovery(history: History, target: str) -> bool:
+    """True when ``target`` is absent from ``history`` (the reader has not seen it)."""
+    return all(x.item_id != target for x in history.interactions)
 
 
 def _cached_parser(cache: dict[Any, Interaction]):

@@ -3,9 +3,10 @@
 One row per (verbalizer, example): the text, the raw structured output (what an LLM wrote,
 or a rule-based verbalizer's plan/rewrite JSON; None for the template), the
 ``GrammarContext`` of the grammar that output obeys (so ``vtk validate --grammar NAME FILE``
-can check it) and the costs. Rows are appended one batch at a time and fsynced, so an
-interrupted run keeps every finished batch; a rerun skips the example ids already written
-and drops a half-written last line with a warning.
+can check it), the costs, the window shown and a content ``key`` (``row_key``: example,
+window, verbalizer code and weights, grammar, prompt, decoding). Rows are appended one
+batch at a time and fsynced, so an interrupted run keeps every finished batch; a rerun
+reuses only rows whose key matches and drops a half-written last line with a warning.
 """
 
 from __future__ import annotations
@@ -196,50 +197,128 @@ def append_rows(path: Path, rows: Sequence[dict[str, Any]]) -> None:
         os.fsync(fh.fileno())
 
 
+def verbalizer_identity(verbalizer: Verbalizer) -> dict[str, Any]:
+    """Everything about a verbalizer that shapes its outputs, for the cache key: its name,
+    its class's source (a code change is a new version), the weights of its LLM (a cheap
+    fingerprint), its decoding settings and the tokenizer that counts its tokens."""
+    import hashlib
+
+    from toolkit.cache import model_fingerprint
+
+    cls = type(verbalizer)
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        source = f"{cls.__module__}.{cls.__qualname__}"
+    generator = getattr(verbalizer, "generator", None)
+    model = getattr(generator, "model", None)
+    params = getattr(verbalizer, "params", None)
+    tokenizer = getattr(verbalizer, "tokenizer", None)
+    return {
+        "verbalizer": verbalizer.name,
+        "code": hashlib.sha256(source.encode()).hexdigest()[:16],
+        "options": {
+            k: v for k, v in vars(verbalizer).items() if isinstance(v, str | int | float | bool)
+        },
+        "weights": None if model is None else model_fingerprint(model)[:16],
+        "decoding": None if params is None else dataclasses.asdict(params),
+        "tokenizer": getattr(tokenizer, "name_or_path", None),
+    }
+
+
+def row_key(
+    identity: dict[str, Any],
+    verbalizer: Verbalizer,
+    example_id: str,
+    history: History,
+    catalog: Catalog,
+    window: int | None,
+) -> str:
+    """The content key of one verbalization: the verbalizer's identity, the example and the
+    window shown, the grammar and the exact prompt (template text included)."""
+    from toolkit.cache import content_key, text_hash
+
+    prompt = grammar = None
+    if isinstance(verbalizer, LLMVerbalizer):
+        prompt = text_hash(verbalizer.prompt(history, catalog))
+        constraint = verbalizer.constraint(history, catalog)
+        grammar = None if constraint is None else constraint.key
+    return content_key(
+        example=example_id,
+        window=window,
+        history=[x.to_json() for x in history.interactions],
+        grammar=grammar or grammar_of(verbalizer),
+        prompt=prompt,
+        **identity,
+    )
+
+
 def verbalize_examples(
     examples: Sequence[RerankExample],
     catalog: Catalog,
     verbalizer: Verbalizer,
     *,
     batch_size: int = 8,
-    max_history: int = 20,
+    max_history: int | None = 20,
     out_path: str | Path | None = None,
     resume: bool = True,
     progress: bool = True,
+    store: Any = None,
+    cached: Sequence[dict[str, Any]] = (),
 ) -> list[dict[str, Any]]:
-    """Verbalize ``example.history.last(max_history)`` of every example; return one row per
-    example, in example order. With ``out_path`` rows are appended batch by batch; with
-    ``resume`` rows already there for this verbalizer are kept and their ids skipped
-    (without it the file is started afresh)."""
+    """Verbalize the last ``max_history`` interactions of every example (the history view);
+    return one row per example, in example order, each with its content ``key``.
+
+    A row is reused only when its key matches: from ``store`` (a ``toolkit.cache.
+    ContentStore``), from ``cached`` rows (e.g. a ``vtk verbalize`` file) or, with
+    ``resume``, from ``out_path``. A row made by another model, prompt, window or decoding
+    has another key and is recomputed, never reused. With ``out_path`` new rows are appended
+    batch by batch (without ``resume`` the file is started afresh); with ``store`` each
+    new row is also put there."""
     from tqdm.auto import tqdm
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     path = Path(out_path) if out_path is not None else None
-    done: dict[str, dict[str, Any]] = {}
+    shown = [ex.shown(max_history) for ex in examples]
+    identity = verbalizer_identity(verbalizer)
+    keys = {
+        ex.example_id: row_key(
+            identity, verbalizer, ex.example_id, ex.history, catalog, max_history
+        )
+        for ex in shown
+    }
+    wanted = set(keys.values())
+    found: dict[str, dict[str, Any]] = {r["key"]: r for r in cached if r.get("key") in wanted}
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if resume:
-            for row in read_rows(path, repair=True):
-                if row.get("verbalizer") == verbalizer.name:
-                    done[str(row["example_id"])] = row
+            found.update(
+                (r["key"], r) for r in read_rows(path, repair=True) if r.get("key") in wanted
+            )
         else:
             path.write_bytes(b"")
-    todo = [ex for ex in examples if ex.example_id not in done]
+    if store is not None:
+        found.update(store.get_many(k for k in wanted if k not in found))
+    todo = [ex for ex in shown if keys[ex.example_id] not in found]
     bar = tqdm(total=len(todo), desc=verbalizer.name, unit="ex", disable=not progress)
     try:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
-            histories = [ex.history.last(max_history) for ex in chunk]
+            histories = [ex.history for ex in chunk]
             results = verbalizer.verbalize_batch(histories, catalog)
-            rows = [
-                to_row(ex.example_id, verbalizer, v, h, catalog)
-                for ex, v, h in zip(chunk, results, histories, strict=True)
-            ]
+            rows = []
+            for ex, v, h in zip(chunk, results, histories, strict=True):
+                row = to_row(ex.example_id, verbalizer, v, h, catalog)
+                row.update(key=keys[ex.example_id], window=max_history)
+                rows.append(row)
             if path is not None:
                 append_rows(path, rows)
-            done.update((r["example_id"], r) for r in rows)
+            if store is not None:
+                for row in rows:
+                    store.put(row["key"], row)
+            found.update((r["key"], r) for r in rows)
             bar.update(len(chunk))
     finally:
         bar.close()
-    return [done[ex.example_id] for ex in examples]
+    return [dict(found[keys[ex.example_id]], example_id=ex.example_id) for ex in shown]

@@ -72,6 +72,8 @@ class DataSettings(_Strict):
     split: Literal["train", "val", "test"] = "train"
     limit: int | None = Field(None, ge=1)
     """The first N examples of the split (file order), or all."""
+    max_history: int | None = Field(20, ge=1)
+    """The history view: interactions a verbalizer is shown (the same at evaluation)."""
 
 
 class GRPOSettings(_Strict):

@@ -10,6 +10,7 @@ part, so the parts are logged separately.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -118,21 +119,31 @@ def length_plateau(
     ]
 
 
+def is_length_term(fn: Any) -> bool:
+    """Whether a reward is the length plateau (possibly with its settings bound)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return fn is length_plateau
+
+
 @dataclass(frozen=True)
 class Combined:
-    """``alpha * correct + (1 - alpha) * length``; ``parts`` gives each term's raw values."""
+    """``alpha * correct + (1 - alpha) * length``; ``parts`` gives each term's raw values.
+    ``correct=None`` is the length term alone (``rewards.kind: length_plateau``)."""
 
-    correct: RewardFn
+    correct: RewardFn | None
     length: RewardFn
     alpha: float = 0.9
 
     def parts(self, completions: Sequence[Any], **columns: Any) -> dict[str, list[float]]:
-        return {
-            "correct": self.correct(completions, **columns),
-            "length": self.length(completions, **columns),
-        }
+        out = {"length": self.length(completions, **columns)}
+        if self.correct is not None:
+            out = {"correct": self.correct(completions, **columns), **out}
+        return out
 
     def total(self, parts: dict[str, list[float]]) -> list[float]:
+        if "correct" not in parts:
+            return list(parts["length"])
         a = self.alpha
         return [a * c + (1 - a) * n for c, n in zip(parts["correct"], parts["length"], strict=True)]
 
@@ -140,19 +151,31 @@ class Combined:
         return self.total(self.parts(completions, **columns))
 
 
-@REWARDS.register("combined")
 def combined(
-    correct: RewardFn = accuracy, length: RewardFn = length_plateau, alpha: float = 0.9
+    correct: RewardFn | None = accuracy, length: RewardFn = length_plateau, alpha: float = 0.9
 ) -> Combined:
     """The Stage 1 reward: correctness weighted by ``alpha``, the length plateau by the rest.
+    The length term is counted once: a ``correct`` that is itself ``combined`` contributes
+    its correctness part, and one that is the length plateau leaves the length term alone.
 
     >>> r = combined(accuracy, length_plateau, alpha=0.9)
     >>> [round(v, 6) for v in r(["x", "y"], pick=[0, 1], target=[0, 0], compression=[0.5, 1.0])]
     [1.0, 0.01]
+    >>> combined(length_plateau, length_plateau).parts(["x"], compression=[1.0])
+    {'length': [0.1]}
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    if isinstance(correct, Combined):
+        correct = correct.correct
+    if correct is not None and is_length_term(correct):
+        correct = None
     return Combined(correct, length, alpha)
+
+
+REWARDS.add("combined", Combined(accuracy, length_plateau, 0.9))
+"""``rewards.kind: combined``: a ready reward (accuracy + the default plateau, alpha 0.9);
+with ``rewards.length`` on, Stage 1 rebuilds it with the configured plateau and alpha."""
 
 
 def get_reward(name: str) -> RewardFn:

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from toolkit.cache import model_fingerprint  # the weights hash, shared with the cache
 from toolkit.errors import ConfigError
 from trainers.warm_start import WARM_STARTS
 
@@ -122,17 +123,6 @@ def sft(model: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: SFTSet
         merged = trainer.model.merge_and_unload()
     merged.eval()
     return merged
-
-
-def model_fingerprint(model: Any, values: int = 256) -> str:
-    """A hash of the model's weights: names, shapes and the first ``values`` numbers of every
-    tensor (enough to tell two checkpoints or two random initialisations apart, cheaply)."""
-    h = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        head = tensor.detach().flatten()[:values].float().cpu().contiguous()
-        h.update(f"{name}{tuple(tensor.shape)}".encode())
-        h.update(head.numpy().tobytes())
-    return h.hexdigest()
 
 
 def cache_key(model: Any, rows: list[dict[str, Any]], settings: SFTSettings) -> str:

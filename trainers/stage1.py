@@ -14,6 +14,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
+from toolkit.episodes import DEFAULT_WINDOW
 from toolkit.errors import ConfigError, InputError
 from toolkit.reasoners.base import Reasoner, ReasonerInput
 from toolkit.records import Catalog
@@ -145,12 +146,16 @@ def verbalizer_rows(
     return rows, table
 
 
-def select(tasks: TaskSet, split: str, limit: int | None) -> list[RerankExample]:
+def select(
+    tasks: TaskSet, split: str, limit: int | None, window: int | None = DEFAULT_WINDOW
+) -> list[RerankExample]:
+    """The training examples, each cut to the shared history view (``window``
+    interactions, as ``vtk eval`` shows them), so training and evaluation see the same."""
     examples = tasks.split(split)
     examples = examples if limit is None else examples[:limit]
     if not examples:
         raise InputError.at(f"split {split!r} has no examples", tasks.path, field="data.split")
-    return examples
+    return [ex.shown(window) for ex in examples]
 
 
 def plan_verbalizer(
@@ -163,7 +168,7 @@ def plan_verbalizer(
 ) -> StagePlan:
     """The Stage 1 plan; ``tasks``, ``policy`` and ``oracle`` default to the config's."""
     tasks = tasks or TaskSet.load(config.data.tasks)
-    examples = select(tasks, config.data.split, config.data.limit)
+    examples = select(tasks, config.data.split, config.data.limit, config.data.max_history)
     policy = policy or policy_verbalizer(config.verbalizer, tokenizer, tasks.domain)
     oracle = oracle or build_oracle(config.oracle, tasks.catalog)
     rows, table = verbalizer_rows(examples, tasks.catalog, policy)

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from toolkit.episodes import DEFAULT_WINDOW
 from toolkit.records import Catalog
 from toolkit.tasks import LABELS, RerankExample, TaskSet
 from trainers.config import FrozenVerbalizerSettings, ReasonerTrainConfig
@@ -45,16 +46,17 @@ def reasoner_prompt(
 
 
 def shown_order(
-    context: str, candidates: Sequence[str], shuffle: bool, seed: int, epoch: int = 0
+    example_id: str, candidates: Sequence[str], shuffle: bool, seed: int, epoch: int = 0
 ) -> list[int]:
-    """Position i shows candidate ``order[i]``: the LLM reasoner's seeded shuffle (epoch
-    0), or a fresh seeded shuffle for each later epoch of training."""
-    from toolkit.reasoners.positions import shuffled_order
+    """Position i shows candidate ``order[i]``: at epoch 0 the episode's order, a function
+    of (seed, example id) only, so the reasoner trains on the order it is evaluated with;
+    each later epoch of training a fresh seeded order of its own."""
+    from toolkit.episodes import candidate_order
 
     if not shuffle:
         return list(range(len(candidates)))
-    key = context + "\0" + "\0".join(candidates)
-    return shuffled_order(len(candidates), seed, key if epoch == 0 else f"{key}\0epoch {epoch}")
+    key = example_id if epoch == 0 else f"{example_id}\0epoch {epoch}"
+    return list(candidate_order(len(candidates), seed, key))
 
 
 def frozen_contexts(
@@ -63,9 +65,14 @@ def frozen_contexts(
     settings: FrozenVerbalizerSettings,
     domain: str,
     tokenizer: Any = None,
+    *,
+    window: int | None = DEFAULT_WINDOW,
 ) -> list[str]:
-    """Every example's context, verbalized once by the frozen verbalizer (greedy; the
-    reasoner's ``tokenizer`` counts tokens for the non-LLM verbalizers)."""
+    """Every example's context, verbalized once by the frozen verbalizer through the
+    evaluation pipeline (greedy, the shared history view ``window``; the reasoner's
+    ``tokenizer`` counts tokens for the non-LLM verbalizers)."""
+    from toolkit.episodes import build_episodes
+    from toolkit.pipeline import verbalize
     from toolkit.verbalize import build_verbalizer
 
     verbalizer = build_verbalizer(
@@ -77,12 +84,9 @@ def frozen_contexts(
         options=settings.options,
         tokenizer=tokenizer,
     )
-    histories = [ex.history for ex in examples]
-    out: list[str] = []
-    for start in range(0, len(histories), settings.batch_size):
-        chunk = histories[start : start + settings.batch_size]
-        out += [v.text for v in verbalizer.verbalize_batch(chunk, catalog)]
-    return out
+    episodes = build_episodes(examples, window=window)
+    rows = verbalize(episodes, catalog, verbalizer, batch_size=settings.batch_size)
+    return [row["text"] for row in rows]
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,7 @@ def reasoner_rows(
     rows, table, questions = [], PromptTable(), {}
     for epoch in range(epochs):
         for ex, context in zip(examples, contexts, strict=True):
-            order = shown_order(context, ex.candidates, shuffle, seed, epoch)
+            order = shown_order(ex.example_id, ex.candidates, shuffle, seed, epoch)
             shown = [ex.candidates[i] for i in order]
             prompt = reasoner_prompt(context, shown, catalog, template)
             qid = ex.example_id if epoch == 0 else f"{ex.example_id}@{epoch}"
@@ -199,10 +203,13 @@ def plan_reasoner(
     from prompts import load_prompt
 
     tasks = tasks or TaskSet.load(config.data.tasks)
-    examples = select(tasks, config.data.split, config.data.limit)
+    window = config.data.max_history
+    examples = select(tasks, config.data.split, config.data.limit, window)
     domain = config.verbalizer.domain or tasks.domain
     if contexts is None:
-        contexts = frozen_contexts(examples, tasks.catalog, config.verbalizer, domain, tokenizer)
+        contexts = frozen_contexts(
+            examples, tasks.catalog, config.verbalizer, domain, tokenizer, window=window
+        )
     template = load_prompt("reasoner", domain=domain, path=config.prompt)
     epochs = config.order_epochs(len(examples))
     rows, table, questions = reasoner_rows(

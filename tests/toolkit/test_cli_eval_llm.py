@@ -29,16 +29,18 @@ def tiny_dir(tmp_path_factory, tokenizer, tiny_lm):
 
 
 def test_llm_rows_have_the_metric_keys(tasks_dir, tiny_dir):
+    from toolkit.episodes import build_episodes
+
     tasks = TaskSet.load(tasks_dir)
-    examples = tasks.split("test")[:6]
+    episodes = build_episodes(tasks.split("test")[:6], window=6)
     rows = llm_rows(
         tasks,
-        examples,
+        episodes,
         ["template", "heuristic_rewrite"],
         ["llm"],
         reasoner_model=tiny_dir,
         model=tiny_dir,
-        max_history=6,
+        shifts=2,
         batch_size=3,
         n_boot=50,
     )
@@ -53,6 +55,8 @@ def test_llm_rows_have_the_metric_keys(tasks_dir, tiny_dir):
         assert positions["n"] == 6 and sum(positions["counts"]) == 6
         assert row.extras["position_bias"] in ("ok", "FLAGGED")
         assert row.extras["tokens"] > 0 and row.extras["wall_s"] >= 0
+        assert row.extras["window"] == 6 and row.extras["shifts"] == 2
+        assert 0 <= row.extras["single_order_recall@1"] <= 1
     assert rows[0].extras["compression"] == 1.0
     assert rows[1].extras["compression"] < 1.0
 

@@ -14,6 +14,8 @@ from toolkit.verbalizers.heuristic import HeuristicActionsVerbalizer
 
 KEYS = {
     "example_id",
+    "key",
+    "window",
     "verbalizer",
     "text",
     "output",

@@ -266,3 +266,33 @@ def test_plot_functions_skip_empty_data(tmp_path):
     assert report.plot_compression({"x": []}, tmp_path / "b.png") is None
     assert report.plot_recall([], tmp_path / "c.png") is None
     assert not list(tmp_path.iterdir())
+
+
+def test_a_row_read_by_its_training_oracle_is_labelled_and_gets_no_verdict(tmp_path):
+    """Regression (issue 11): a Stage 1 verbalizer scored by the embedding oracle it was
+    trained against was reported with a "beat" verdict like any held-out reader."""
+    from toolkit.report import write_report
+
+    def row(name, reasoner, oracle, verdict):
+        return {
+            "name": name, "table": "1", "verbalizer": "rewrite", "reasoner": reasoner,
+            "trained": {"verbalizer": "/m", "reasoner": None},
+            "metrics": {"recall@1/discovery": {"value": 0.3, "lo": 0.2, "hi": 0.4, "n": 50}},
+            "change": {"value": 0.5, "lo": 0.1, "hi": 0.9, "n": 50}, "baseline": "template",
+            "comparison": {"verdict": verdict, "p_value": 0.01, "change_defined": True},
+            "extras": {"oracle": oracle},
+        }  # fmt: skip
+
+    results = {
+        "name": "t",
+        "rows": [
+            row("rewrite | bm25", "bm25", False, "no difference"),
+            row("rewrite | embedding", "embedding", True, "beats"),
+        ],
+    }
+    text = write_report(results, tmp_path).read_text()
+    assert "embedding, oracle (trained against)" in text
+    honesty = text.split("## Honesty")[1].split("##")[0]
+    assert "`rewrite | bm25` (trained verbalizer) is **indistinguishable**" in honesty
+    assert "`rewrite | embedding`" in honesty and "not a verdict" in honesty
+    assert "**beat**" not in honesty

@@ -92,3 +92,57 @@ def test_combined_weights_and_parts():
     with pytest.raises(ValueError, match="alpha"):
         combined(alpha=1.5)
     assert combined(alpha=1.0)([""], pick=[1], target=[1], compression=[5.0]) == [1.0]
+
+
+# ---- regressions (issue 11): every shipped kind through the path training uses ----------
+
+
+def _stage1_reward(**rewards):
+    from tests.trainers.conftest import GENRES, GenreOracle, ToyGenreVerbalizer, toy_tasks
+    from trainers.config import VerbalizerTrainConfig
+    from trainers.stage1 import VerbalizerReward, stage1_reward
+
+    tasks = toy_tasks(6)
+    config = VerbalizerTrainConfig(data={"tasks": "x"}, rewards=rewards)
+    reward = VerbalizerReward(
+        {ex.example_id: ex for ex in tasks.split("train")},
+        tasks.catalog,
+        ToyGenreVerbalizer(None),
+        GenreOracle(tasks.catalog),
+        stage1_reward(config.rewards),
+    )
+    return reward, tasks.split("train")[0], GENRES
+
+
+@pytest.mark.parametrize("kind", sorted(REWARDS.names()))
+@pytest.mark.parametrize("length", [True, False])
+def test_every_shipped_kind_runs_through_stage1(kind, length):
+    reward, ex, genres = _stage1_reward(kind=kind, length=length)
+    logged = {}
+    out = reward([genres[0], genres[1]], [ex.example_id] * 2, log_metric=logged.__setitem__)
+    assert len(out) == 2 and all(isinstance(v, float) for v in out)
+    assert "accuracy" in logged
+
+
+def test_combined_kind_does_not_raise_at_the_first_reward_call():
+    """Regression: ``rewards.kind: combined`` raised ``TypeError: combined() got an
+    unexpected keyword argument 'pick'``."""
+    reward, ex, genres = _stage1_reward(kind="combined")
+    out = reward([genres[0], genres[1]], [ex.example_id] * 2)
+    plain, _, _ = _stage1_reward(kind="accuracy")
+    assert out == plain([genres[0], genres[1]], [ex.example_id] * 2)  # accuracy + plateau
+
+
+def test_length_plateau_kind_counts_the_length_term_once():
+    """Regression: ``kind: length_plateau`` added the plateau as the correctness term too
+    (with the default plateau settings), so the length counted twice."""
+    reward, ex, genres = _stage1_reward(
+        kind="length_plateau", plateau={"low": 0.0, "high": 0.05, "slope_high": 1.0}
+    )
+    cols = reward.columns([genres[0]], [ex.example_id])
+    expected = length_plateau(
+        [""], compression=cols["compression"], low=0.0, high=0.05, slope_high=1.0
+    )
+    logged = {}
+    assert reward([genres[0]], [ex.example_id], log_metric=logged.__setitem__) == expected
+    assert "rewards/correct" not in logged and "rewards/length" in logged

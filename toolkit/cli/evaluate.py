@@ -1,9 +1,11 @@
 """``vtk eval``: score a task split, print a table with intervals, write the rows as JSON.
 
 Rows come from row producers (``baseline_rows`` for the non-LLM baselines, ``llm_rows`` for
-verbalizer + reasoner pairs); the command only loads the tasks, collects rows, compares them
-with the named baseline row and reports. ``--diagnose-oracle`` instead asks whether an
-oracle can tell good verbalizations from degraded ones (``toolkit.diagnostics``).
+verbalizer + reader pairs), both on the same episodes (``toolkit.episodes``) through the one
+pipeline (``toolkit.pipeline``); the command only loads the tasks, builds the episodes,
+collects rows, compares them with the named baseline row (paired) and reports.
+``--diagnose-oracle`` instead asks whether an oracle can tell good verbalizations from
+degraded ones (``toolkit.diagnostics``).
 """
 
 from __future__ import annotations
@@ -16,18 +18,15 @@ from typing import Any
 
 import click
 
-from toolkit.evaluation import (
-    RECALL_DISCOVERY,
-    EvalResult,
-    compare,
-    evaluate,
-    print_table,
-    score_examples,
-    summarize,
-)
+from toolkit.episodes import DEFAULT_WINDOW, Episode, build_episodes
+from toolkit.evaluation import RECALL_DISCOVERY, EvalResult, compare, print_table
 from toolkit.tasks import SPLITS, RerankExample, TaskSet
 
 DEFAULT_BASELINES = ("random", "popularity", "cooccurrence")
+DEFAULT_SHIFTS = 10
+"""Cyclic shifts of an LLM reader's candidates at evaluation: every candidate in every slot
+once, which took the untrained SmolLM2's first-slot share from 100% to 6.2% (4 of 64 picks,
+ML-100K; benchmarks/RESULTS.md, "Position-fair LLM reader")."""
 
 
 def select_examples(tasks: TaskSet, split: str, limit: int | None) -> list[RerankExample]:
@@ -38,150 +37,165 @@ def select_examples(tasks: TaskSet, split: str, limit: int | None) -> list[Reran
 
 def baseline_rows(
     tasks: TaskSet,
-    examples: Sequence[RerankExample],
+    episodes: Sequence[Episode],
     names: Sequence[str] = DEFAULT_BASELINES,
     *,
     seed: int = 0,
     n_boot: int = 1000,
 ) -> list[EvalResult]:
-    """One row per non-LLM baseline, fitted on the train split."""
+    """One row per non-LLM baseline, fitted on the train split, scored on the windows."""
     from toolkit.baselines import BASELINES
+    from toolkit.pipeline import scorer_row
 
     train = tasks.examples.get("train", [])
     rows = []
     for name in names:
         start = time.perf_counter()
         model = BASELINES.get(name)(seed=seed).fit(train, tasks.catalog)
-        scores = model.score_batch(examples)
-        extras = {"wall_s": round(time.perf_counter() - start, 3)}
-        rows.append(evaluate(name, examples, scores, extras=extras, n_boot=n_boot, seed=seed))
+        row = scorer_row(name, episodes, model, n_boot=n_boot, seed=seed)
+        row.extras["wall_s"] = round(time.perf_counter() - start, 3)
+        rows.append(row)
     return rows
-
-
-def _mean(values: Sequence[float | None]) -> float | None:
-    clean = [float(v) for v in values if v is not None]
-    return sum(clean) / len(clean) if clean else None
 
 
 def verbalization_rows(
     tasks: TaskSet,
-    examples: Sequence[RerankExample],
+    episodes: Sequence[Episode],
     name: str,
     *,
     model: str | None = None,
     cached: Sequence[dict[str, Any]] = (),
-    max_history: int = 20,
+    store: Any = None,
     batch_size: int = 8,
     seed: int = 0,
+    max_new_tokens: int | None = None,
     progress: bool = False,
 ) -> list[dict[str, Any]]:
-    """Rows of verbalizer ``name`` for ``examples``: from ``cached`` rows (a ``vtk
-    verbalize`` file) where present, the missing ones verbalized now."""
-    from toolkit.verbalize import build_verbalizer, verbalize_examples
+    """Rows of verbalizer ``name`` for the episodes: cached rows (a ``vtk verbalize`` file,
+    a content store) whose content key matches, the others verbalized now."""
+    from toolkit.pipeline import verbalize
+    from toolkit.verbalize import build_verbalizer
 
-    have = {str(r["example_id"]): r for r in cached if r.get("verbalizer") == name}
-    missing = [ex for ex in examples if ex.example_id not in have]
-    if missing:
-        verbalizer = build_verbalizer(
-            name, model=model, domain=tasks.domain, batch_size=batch_size, seed=seed
-        )
-        for row in verbalize_examples(
-            missing,
-            tasks.catalog,
-            verbalizer,
-            batch_size=batch_size,
-            max_history=max_history,
-            progress=progress,
-        ):
-            have[row["example_id"]] = row
-    return [have[ex.example_id] for ex in examples]
+    verbalizer = build_verbalizer(
+        name,
+        model=model,
+        domain=tasks.domain,
+        batch_size=batch_size,
+        seed=seed,
+        max_new_tokens=max_new_tokens,
+    )
+    return verbalize(
+        episodes,
+        tasks.catalog,
+        verbalizer,
+        store=store,
+        cached=cached,
+        batch_size=batch_size,
+        progress=progress,
+    )
 
 
 def llm_rows(
     tasks: TaskSet,
-    examples: Sequence[RerankExample],
+    episodes: Sequence[Episode],
     verbalizers: Sequence[str],
     reasoners: Sequence[str],
     *,
     model: str | None = None,
     reasoner_model: str | None = None,
     verbalizations: Sequence[dict[str, Any]] = (),
-    max_history: int = 20,
+    store: Any = None,
+    shifts: int = DEFAULT_SHIFTS,
     batch_size: int = 8,
     seed: int = 0,
     n_boot: int = 1000,
+    max_new_tokens: int | None = None,
     progress: bool = False,
 ) -> list[EvalResult]:
-    """One row per (verbalizer, reasoner) pair, named ``<verbalizer>+<reasoner>``.
-
-    Recall@1 comes from the reasoner's scores (ties at their expected value), the valid rate
-    counts answers that are valid with a valid verbalization, and ``extras`` carry mean
-    compression and tokens, wall time (verbalizing + answering) and the reasoner's position
-    statistics (``positions``: the ``PositionStats`` summary of this row's picks)."""
-    from toolkit.reasoners import answer_contexts, build_reasoner
-    from toolkit.reasoners.positions import PositionStats
+    """One row per (verbalizer, reasoner) pair, named ``<verbalizer>+<reasoner>``, through
+    the one pipeline (``toolkit.pipeline``: its window, tie and invalid-output policies).
+    ``extras`` carry the window, mean compression and tokens, wall time (verbalizing +
+    answering), the first-position share and the reader's position statistics; an LLM
+    reader also reports its single-order Recall@1 beside the position-fair one."""
+    from toolkit.pipeline import evaluate_row
+    from toolkit.reasoners import build_reasoner
 
     settings = {"model": reasoner_model, "seed": seed, "batch_size": batch_size}
     built = {
-        r: build_reasoner(r, tasks.catalog, domain=tasks.domain, **settings) for r in reasoners
+        r: build_reasoner(
+            r, tasks.catalog, domain=tasks.domain, options=_reader_options(r, shifts), **settings
+        )
+        for r in reasoners
     }
     rows = []
     for vname in verbalizers:
         start = time.perf_counter()
         vrows = verbalization_rows(
             tasks,
-            examples,
+            episodes,
             vname,
             model=model,
             cached=verbalizations,
-            max_history=max_history,
+            store=store,
             batch_size=batch_size,
             seed=seed,
+            max_new_tokens=max_new_tokens,
             progress=progress,
         )
         verbalize_s = time.perf_counter() - start
         for rname, reasoner in built.items():
-            reasoner.positions = PositionStats()
             start = time.perf_counter()
-            answers = answer_contexts(
+            row = evaluate_row(
+                f"{vname}+{rname}",
+                episodes,
+                vrows,
                 reasoner,
-                examples,
-                [r["text"] for r in vrows],
                 batch_size=batch_size,
+                n_boot=n_boot,
+                seed=seed,
                 progress=progress,
-                desc=f"{vname}+{rname}",
             )
-            wall = verbalize_s + time.perf_counter() - start
-            outcomes = [
-                dataclasses.replace(o, valid=o.valid and a.valid and bool(v["valid"]))
-                for o, a, v in zip(
-                    score_examples(examples, [a.scores for a in answers]),
-                    answers,
-                    vrows,
-                    strict=True,
-                )
-            ]
-            positions = reasoner.positions.summary()
-            extras = {
-                "compression": _mean([r["compression"] for r in vrows]),
-                "tokens": _mean([r["tokens"] for r in vrows]),
-                "wall_s": round(wall, 2),
-                "pos_max_share": positions["max_share"],
-                "position_bias": "FLAGGED" if positions["flagged"] else "ok",
-                "positions": positions,
-            }
-            rows.append(
-                summarize(f"{vname}+{rname}", outcomes, extras=extras, n_boot=n_boot, seed=seed)
+            positions = row.extras["positions"] or {}
+            row.extras.update(
+                wall_s=round(verbalize_s + time.perf_counter() - start, 2),
+                pos_max_share=positions.get("max_share"),
+                position_bias="FLAGGED" if positions.get("flagged") else "ok",
             )
+            rows.append(row)
     return rows
 
 
+def _reader_options(name: str, shifts: int) -> dict[str, Any]:
+    """Position-fair shifts reach the readers that take them (the LLM reader)."""
+    import inspect
+
+    from toolkit.reasoners import get_reasoner
+
+    params = inspect.signature(get_reasoner(name)).parameters
+    return {"shifts": shifts} if "shifts" in params else {}
+
+
+TABLE_EXTRAS = {
+    "compression": "compr.",
+    "wall_s": "wall s",
+    "first_position_share": "slot A",
+    "single_order_recall@1": "R@1 1-order",
+    "position_bias": "pos. bias",
+}
+"""The extras shown in the console table (every extra stays in the JSON)."""
+
+
+def _copy(row: EvalResult) -> EvalResult:
+    """A copy whose metrics and comparisons a group's ``compare`` may fill."""
+    return dataclasses.replace(row, metrics=dict(row.metrics), comparisons=dict(row.comparisons))
+
+
 def _for_table(row: EvalResult) -> EvalResult:
-    """The row without the bulky extras (the full position summary stays in the JSON)."""
+    """The row with only the short extras, renamed for narrow columns."""
     return dataclasses.replace(
         row,
         metrics=dict(row.metrics),
-        extras={k: v for k, v in row.extras.items() if k != "positions"},
+        extras={label: row.extras[k] for k, label in TABLE_EXTRAS.items() if k in row.extras},
     )
 
 
@@ -249,16 +263,24 @@ def _diagnose(
 @click.option(
     "--reasoner",
     "reasoner_names",
-    default="llm",
+    default="bm25",
     show_default=True,
-    help="Reasoner(s) for --verbalizer rows, comma-separated: llm, embedding.",
+    help="Reader(s) for --verbalizer rows, comma-separated: bm25, embedding, llm. The "
+    "default is a held-out reader (no verbalizer is trained against BM25).",
 )
 @click.option("--model", help="Verbalizer LLM (folder, adapter folder or 'embedded').")
 @click.option("--reasoner-model", help="Reasoner LLM (folder, adapter folder or 'embedded').")
 @click.option(
     "--verbalizations",
     type=click.Path(path_type=Path),
-    help="A `vtk verbalize` file to take verbalizations from (missing ones are made).",
+    help="A `vtk verbalize` file to take verbalizations from: only rows whose content key "
+    "matches (same example, window, verbalizer, weights, prompt, decoding) are reused.",
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(path_type=Path),
+    help="A content-keyed verbalization cache folder (read and filled).",
 )
 @click.option(
     "--baseline",
@@ -269,13 +291,32 @@ def _diagnose(
 @click.option(
     "--diagnose-oracle",
     "oracles",
-    help="Diagnose these oracle(s) instead: llm, embedding (comma-separated); default split val.",
+    help="Diagnose these oracle(s) instead: llm, embedding, bm25 (comma-separated); "
+    "default split val.",
 )
 @click.option("--split", type=click.Choice(SPLITS), help="[default: test; val for diagnostics]")
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate the first N examples only.")
-@click.option("--max-history", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--max-history",
+    type=click.IntRange(min=1),
+    default=DEFAULT_WINDOW,
+    show_default=True,
+    help="The history view: interactions a verbalizer is shown (discovery is computed on it).",
+)
+@click.option(
+    "--shifts",
+    type=click.IntRange(min=1),
+    default=DEFAULT_SHIFTS,
+    show_default=True,
+    help="Cyclic shifts of the candidates an LLM reader averages over (1: one order).",
+)
+@click.option(
+    "--max-new-tokens",
+    type=click.IntRange(min=1),
+    help="Budget of free-text (zero-shot) verbalizations [default: the generator's].",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Tie-break + bootstrap.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Candidate order + bootstrap.")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), help="Write the rows as JSON here.")
 def command(
@@ -285,20 +326,25 @@ def command(
     model: str | None,
     reasoner_model: str | None,
     verbalizations: Path | None,
+    cache_dir: Path | None,
     baseline: str | None,
     with_baselines: bool,
     oracles: str | None,
     split: str | None,
     limit: int | None,
     max_history: int,
+    shifts: int,
+    max_new_tokens: int | None,
     batch_size: int,
     seed: int,
     n_boot: int,
     out: Path | None,
 ) -> None:
-    """Evaluate baselines or verbalizer + reasoner pairs on a task split, with intervals and
-    the relative change against a baseline row; or diagnose an oracle (--diagnose-oracle)."""
+    """Evaluate baselines or verbalizer + reader pairs on a task split through one pipeline
+    (same window and candidate order for every row), with paired intervals, McNemar
+    p-values and verdicts against a baseline row; or diagnose an oracle (--diagnose-oracle)."""
     from toolkit.io import write_json
+    from toolkit.pipeline import POLICIES
 
     if oracles:
         options = dict(
@@ -322,9 +368,10 @@ def command(
     examples = select_examples(tasks, split, limit)
     if not examples:
         raise click.UsageError(f"{tasks_dir}: split {split!r} has no examples")
+    episodes = build_episodes(examples, window=max_history, seed=seed)
     base_rows: list[EvalResult] = []
     if with_baselines or not verbalizers:
-        base_rows = baseline_rows(tasks, examples, DEFAULT_BASELINES, seed=seed, n_boot=n_boot)
+        base_rows = baseline_rows(tasks, episodes, DEFAULT_BASELINES, seed=seed, n_boot=n_boot)
     rows: list[EvalResult] = []
     if verbalizers:
         cached: list[dict[str, Any]] = []
@@ -332,18 +379,25 @@ def command(
             from toolkit.verbalize import read_rows
 
             cached = read_rows(verbalizations)
+        store = None
+        if cache_dir is not None:
+            from toolkit.cache import ContentStore
+
+            store = ContentStore(cache_dir)
         rows = llm_rows(
             tasks,
-            examples,
+            episodes,
             verbalizers,
             reasoners,
             model=model,
             reasoner_model=reasoner_model,
             verbalizations=cached,
-            max_history=max_history,
+            store=store,
+            shifts=shifts,
             batch_size=batch_size,
             seed=seed,
             n_boot=n_boot,
+            max_new_tokens=max_new_tokens,
             progress=True,
         )
     title = f"{tasks.meta.get('source', tasks_dir)} {split}: {len(examples)} examples"
@@ -354,7 +408,7 @@ def command(
         groups = {}
         for r in reasoners:
             mine = [x for x in rows if x.name.endswith(f"+{r}")]
-            groups[f"template+{r}"] = [*map(_for_table, base_rows), *mine]
+            groups[f"template+{r}"] = [*map(_copy, base_rows), *mine]
     for name, group in groups.items():
         known = [r.name for r in group]
         if name not in known:
@@ -374,6 +428,8 @@ def command(
             limit=limit,
             seed=seed,
             max_history=max_history,
+            shifts=shifts,
+            policies=POLICIES,
         )
         write_json(out, doc)
         click.echo(f"wrote {out}")

@@ -1,4 +1,4 @@
-"""Reasoners: embedding (the cheap Stage 1 oracle) and llm (a causal LM answering a letter).
+"""Reasoners: embedding (the cheap Stage 1 oracle), bm25 (a lexical judge) and llm (a causal LM).
 
 ``get_reasoner(name)`` imports the built-ins so that their registration has run;
 ``build_reasoner`` makes a ready one from its name and the usual settings, and
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from toolkit.records import Catalog
     from toolkit.tasks import RerankExample
 
-_BUILTINS = ("embedding", "llm", "openai")
+_BUILTINS = ("bm25", "embedding", "llm", "openai")
 
 
 def load_builtins() -> None:
@@ -59,11 +59,17 @@ def answer_contexts(
     batch_size: int = 8,
     progress: bool = False,
     desc: str = "reasoner",
+    orders: Sequence[tuple[int, ...] | None] | None = None,
 ) -> list[Answer]:
-    """The reasoner's ``Answer`` for each (context, example candidates), in batches."""
+    """The reasoner's ``Answer`` for each (context, example candidates), in batches;
+    ``orders`` (one per example: an episode's) fixes the candidate order shown."""
     from tqdm.auto import tqdm
 
-    inputs = [ReasonerInput(c, ex.candidates) for c, ex in zip(contexts, examples, strict=True)]
+    orders = [None] * len(examples) if orders is None else orders
+    inputs = [
+        ReasonerInput(c, ex.candidates, order)
+        for c, ex, order in zip(contexts, examples, orders, strict=True)
+    ]
     answers: list[Answer] = []
     with tqdm(total=len(inputs), desc=desc, unit="ex", disable=not progress) as bar:
         for start in range(0, len(inputs), batch_size):

@@ -1,8 +1,8 @@
 """The reasoner extension point: read a verbalized history and candidates, pick one.
 
 A reasoner scores every candidate (higher is better) so that ranking metrics work; its
-pick is the arg-max. ``order`` lets callers shuffle candidate positions per sample (the
-position-bias control) while scores come back in the example's original candidate order.
+pick is the arg-max. ``order`` fixes the candidate positions shown (an episode's order, the
+same for every verbalizer) while scores come back in the example's original candidate order.
 Any reasoner on any backend can serve as the Stage 1 oracle.
 """
 
@@ -19,10 +19,22 @@ from toolkit.registry import Registry
 
 @dataclass(frozen=True)
 class ReasonerInput:
-    """One question: the context text and the candidate item ids, in the order shown."""
+    """One question: the context text, the candidate item ids (the example's order; scores
+    come back in it) and ``order``, the order to show them in (``order[i]`` is the candidate
+    at shown position i; an episode's order, None: the reasoner's own default)."""
 
     context: str
     candidates: tuple[str, ...]
+    order: tuple[int, ...] | None = None
+
+    def shown_order(self, seed: int = 0) -> tuple[int, ...]:
+        """``order``, or a seeded shuffle keyed on the candidates alone (never the context,
+        so two verbalizations of one example are shown the same order)."""
+        if self.order is not None:
+            return tuple(self.order)
+        from toolkit.reasoners.positions import shuffled_order
+
+        return tuple(shuffled_order(len(self.candidates), seed, "\0".join(self.candidates)))
 
 
 @dataclass

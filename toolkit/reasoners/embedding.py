@@ -9,8 +9,8 @@ longer than that is cut further instead of being truncated.
 
 Candidates are embedded from catalog text, ``Kolya (1996). Genres: Comedy`` (cached per
 item id). The pick is the arg-max; exact ties (an empty context scores every candidate 0,
-two items may share title and genres) go to the tied candidate that comes first in a
-seeded per-question shuffle, so a tie is a fair guess rather than "always the first slot".
+two items may share title and genres) go to the tied candidate shown first in the question's
+order (an episode's seeded order), so a tie is a fair guess rather than "always slot A".
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from toolkit.reasoners.base import REASONERS, Answer, Reasoner, ReasonerInput
-from toolkit.reasoners.positions import PositionStats, shuffled_order
+from toolkit.reasoners.positions import PositionStats, best_shown_first
 from toolkit.records import Catalog, Item
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ class EmbeddingReasoner(Reasoner):
             items = np.stack([self._items[c] for c in inp.candidates]).astype(np.float64)
             scores = (items @ context).tolist()
             pick = self._pick(inp, scores)
-            self.positions.add(pick, len(scores))
+            self.positions.add(inp.shown_order(self.seed).index(pick), len(scores))
             ranked = sorted(scores, reverse=True)
             answers.append(
                 Answer(
@@ -169,7 +169,7 @@ class EmbeddingReasoner(Reasoner):
                     scores=scores,
                     raw=inp.candidates[pick],
                     meta={
-                        "shown_position": pick,
+                        "shown_position": inp.shown_order(self.seed).index(pick),
                         "units": len(units),
                         "empty_context": not units,
                         "margin": ranked[0] - ranked[1] if len(ranked) > 1 else 0.0,
@@ -179,16 +179,7 @@ class EmbeddingReasoner(Reasoner):
         return answers
 
     def _pick(self, inp: ReasonerInput, scores: list[float]) -> int:
-        best = max(scores)
-        tied = [i for i, s in enumerate(scores) if s == best]
-        if len(tied) == 1:
-            return tied[0]
-        key = inp.context + "\0" + "\0".join(inp.candidates)
-        rank = {
-            original: shown
-            for shown, original in enumerate(shuffled_order(len(scores), self.seed, key))
-        }
-        return min(tied, key=rank.__getitem__)
+        return best_shown_first(scores, inp.shown_order(self.seed))
 
     def stats(self) -> dict[str, Any]:
         """Where the picks landed (``PositionStats.summary``)."""

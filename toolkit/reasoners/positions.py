@@ -45,7 +45,7 @@ def present(inp: ReasonerInput, order: Sequence[int]) -> ReasonerInput:
     """The question with its candidates in the order to show: position i gets
     ``inp.candidates[order[i]]``."""
     _check_order(order, len(inp.candidates))
-    return ReasonerInput(inp.context, tuple(inp.candidates[i] for i in order))
+    return ReasonerInput(inp.context, tuple(inp.candidates[i] for i in order), None)
 
 
 def unshuffle_scores(scores: Sequence[float], order: Sequence[int]) -> list[float]:
@@ -55,6 +55,19 @@ def unshuffle_scores(scores: Sequence[float], order: Sequence[int]) -> list[floa
     for shown, original in enumerate(order):
         out[original] = scores[shown]
     return out
+
+
+def best_shown_first(scores: Sequence[float], order: Sequence[int]) -> int:
+    """The arg-max of ``scores``; among tied best scores, the candidate shown first.
+
+    >>> best_shown_first([0.5, 0.9, 0.9], order=[2, 0, 1])
+    2
+    """
+    best = max(scores)
+    for original in order:
+        if scores[original] == best:
+            return original
+    raise ValueError("order does not cover the scores")
 
 
 def chi2_sf(x: float, df: int) -> float:

@@ -1,0 +1,395 @@
+"""Re-measure the ML-100K table through the one pipeline, resumably: verbalizers x readers.
+
+    python benchmarks/eval_bench.py TASKS --cache DIR [--verbalizers a,b] [--readers r,s]
+        [--limit N] [--shifts 10] [--report OUT.json]
+
+``TASKS`` is a task folder (``vtk data prepare movielens-100k ...``). Every verbalization
+and every reader answer is put into a content-keyed store (``toolkit.cache``) as soon as it
+exists, so the command can be killed and rerun at any point and never recomputes or reuses
+a stale entry. Without ``--report`` it computes what is missing (examples in file order);
+with ``--report`` it computes nothing new for the LLM rows and scores, per reader, the
+examples every requested verbalizer has an answer for (it prints that n: a row is never
+claimed for more users than it has). Each verbalizer row is compared with the template
+row of the same reader and with popularity, paired over the same users (difference,
+ratio-of-means change, exact McNemar p). The LLM reader is asked under all 10 cyclic
+shifts; k = 1, 2, 5 are read from subsets of those shifts for the first-position table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+VERBALIZERS = ("template", "heuristic_actions", "heuristic_rewrite", "zero_shot")
+READERS = ("bm25", "embedding", "llm")
+BASELINES = ("random", "popularity", "cooccurrence")
+FREE_TEXT_TOKENS = 96
+
+
+def reader_identity(name: str, reasoner: Any, shifts: int) -> dict[str, Any]:
+    from toolkit.cache import model_fingerprint, text_hash
+
+    ident: dict[str, Any] = {"reader": name}
+    if hasattr(reasoner, "model"):
+        ident["weights"] = model_fingerprint(reasoner.model)[:16]
+        ident["prompt"] = text_hash(reasoner.template.render(context="", candidates=[]))
+        ident["shifts"] = shifts
+    for attr in ("unit", "recency", "item_fields", "stopwords"):
+        if hasattr(reasoner, attr):
+            ident[attr] = getattr(reasoner, attr)
+    return ident
+
+
+def answer_key(ident: dict[str, Any], vrow: dict[str, Any], episode: Any) -> str:
+    from toolkit.cache import content_key
+
+    return content_key(
+        kind="answer",
+        verbalization=vrow["key"],
+        candidates=list(episode.example.candidates),
+        order=list(episode.order),
+        **ident,
+    )
+
+
+def build_reader(name: str, tasks: Any, shifts: int) -> Any:
+    from toolkit.reasoners import build_reasoner
+
+    options = {"shifts": shifts} if name == "llm" else {}
+    batch = shifts if name == "llm" else 64
+    return build_reasoner(
+        name, tasks.catalog, domain=tasks.domain, batch_size=batch, options=options
+    )
+
+
+def answers_for(
+    store: Any,
+    keys: list[str],
+    compute: bool,
+    reasoner: Any,
+    episodes: list,
+    vrows: list,
+    chunk: int,
+    log: Any,
+) -> dict[str, dict[str, Any]]:
+    """Cached answers by key; with ``compute`` the missing ones are asked and stored."""
+    from toolkit.reasoners.base import ReasonerInput
+
+    found = store.get_many(keys)
+    if not compute:
+        return found
+    todo = [i for i, k in enumerate(keys) if k not in found]
+    start = time.time()
+    for done, s in enumerate(range(0, len(todo), chunk)):
+        idx = todo[s : s + chunk]
+        inputs = [
+            ReasonerInput(vrows[i]["text"], episodes[i].example.candidates, episodes[i].order)
+            for i in idx
+        ]
+        for i, a in zip(idx, reasoner.answer_batch(inputs), strict=True):
+            value = {"pick": a.pick, "scores": a.scores, "meta": a.meta}
+            store.put(keys[i], value)
+            found[keys[i]] = value
+        if done % 5 == 0:
+            log(f"  {len(found)}/{len(keys)} answers ({time.time() - start:.0f} s)")
+    return found
+
+
+def to_answer(value: dict[str, Any]) -> Any:
+    from toolkit.reasoners.base import Answer
+
+    return Answer(pick=value["pick"], scores=value["scores"], meta=value["meta"])
+
+
+def subset_answer(value: dict[str, Any], k: int) -> Any:
+    """The LLM answer under k evenly spaced shifts, read from the stored 10."""
+    from toolkit.reasoners.base import Answer
+
+    shifts = value["meta"]["shift_scores"]
+    n = len(shifts)
+    pick_shifts = sorted({round(j * n / k) % n for j in range(k)})
+    rows = [shifts[j] for j in pick_shifts]
+    avg = [sum(c) / len(c) for c in zip(*rows, strict=True)]
+    pick = max(range(len(avg)), key=avg.__getitem__)
+    order = value["meta"]["order"]
+    return Answer(pick=pick, scores=avg, meta={"shown_position": order.index(pick)})
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("tasks", type=Path)
+    parser.add_argument("--cache", type=Path, required=True)
+    parser.add_argument("--verbalizers", default=",".join(VERBALIZERS))
+    parser.add_argument("--readers", default=",".join(READERS))
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--max-history", type=int, default=20)
+    parser.add_argument("--shifts", type=int, default=10)
+    parser.add_argument("--chunk", type=int, default=8)
+    parser.add_argument("--block", type=int, default=16, help="examples per round of rows")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--report", type=Path, help="score what is cached; write JSON here")
+    parser.add_argument(
+        "--cached-only", action="store_true", help="read only cached verbalizations (no LLM)"
+    )
+    args = parser.parse_args()
+
+    from toolkit.cache import ContentStore
+    from toolkit.episodes import build_episodes
+    from toolkit.pipeline import first_position_share, score, verbalize
+    from toolkit.tasks import TaskSet
+    from toolkit.verbalize import build_verbalizer
+
+    def log(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    tasks = TaskSet.load(args.tasks, splits=("train", "test"))
+    examples = tasks.split("test")[: args.limit]
+    episodes = build_episodes(examples, window=args.max_history, seed=args.seed)
+    store = ContentStore(args.cache)
+    verbalizers = [v for v in args.verbalizers.split(",") if v]
+    readers = [r for r in args.readers.split(",") if r]
+    compute = args.report is None
+    vrows: dict[str, list[dict[str, Any]]] = {}
+    for name in verbalizers:
+        t0 = time.time()
+        free = FREE_TEXT_TOKENS if name == "zero_shot" else None
+        verbalizer = build_verbalizer(
+            name, domain=tasks.domain, batch_size=args.chunk, seed=args.seed, max_new_tokens=free
+        )
+        if compute and not args.cached_only:
+            vrows[name] = verbalize(
+                episodes,
+                tasks.catalog,
+                verbalizer,
+                store=store,
+                batch_size=args.chunk,
+                progress=True,
+            )
+        else:  # only what is cached; an example without its verbalization is left out
+            from toolkit.verbalize import row_key, verbalizer_identity
+
+            ident = verbalizer_identity(verbalizer)
+            keys = [
+                row_key(
+                    ident,
+                    verbalizer,
+                    ep.example_id,
+                    ep.example.history,
+                    tasks.catalog,
+                    args.max_history,
+                )
+                for ep in episodes
+            ]
+            found = store.get_many(keys)
+            vrows[name] = [found.get(k) for k in keys]
+        have = sum(r is not None for r in vrows[name])
+        log(f"{name}: {have}/{len(episodes)} verbalizations ({time.time() - t0:.0f} s)")
+
+    answers: dict[tuple[str, str], list[dict[str, Any] | None]] = {}
+    block = args.block if compute else len(episodes)
+    built = {r: build_reader(r, tasks, args.shifts) for r in readers}
+    idents = {r: reader_identity(r, built[r], args.shifts) for r in readers}
+    for lo in range(0, len(episodes), max(block, 1)):  # example-major: n grows for every row
+        span = range(lo, min(lo + block, len(episodes)))
+        for rname in readers:
+            for vname in verbalizers:
+                rows = vrows[vname]
+                ok = [i for i in span if rows[i] is not None]
+                keys = [answer_key(idents[rname], rows[i], episodes[i]) for i in ok]
+                t0 = time.time()
+                found = answers_for(
+                    store,
+                    keys,
+                    compute,
+                    built[rname],
+                    [episodes[i] for i in ok],
+                    [rows[i] for i in ok],
+                    args.chunk,
+                    log,
+                )
+                out = answers.setdefault((rname, vname), [None] * len(episodes))
+                for i, k in zip(ok, keys, strict=True):
+                    out[i] = found.get(k)
+                have = sum(a is not None for a in out)
+                log(f"{vname}+{rname}: {have}/{len(episodes)} answers ({time.time() - t0:.0f} s)")
+    if args.report is None:
+        return 0
+    doc = report(
+        args, tasks, episodes, verbalizers, readers, vrows, answers, score, first_position_share
+    )
+    args.report.write_text(json.dumps(doc, indent=1, default=str))
+    print("\n".join(markdown(doc)))
+    log(f"wrote {args.report}")
+    return 0
+
+
+def _ci(m: dict[str, Any] | None, signed: bool = False) -> str:
+    if not m or m.get("value") is None:
+        return "–"
+    f = "{:+.3f}" if signed else "{:.3f}"
+    if m.get("lo") is None or m.get("hi") is None:
+        return f.format(m["value"])
+    return f"{f.format(m['value'])} [{f.format(m['lo'])}, {f.format(m['hi'])}]"
+
+
+def _pct(m: dict[str, Any] | None) -> str:
+    if not m or m.get("value") is None:
+        return "undefined"
+    v, lo, hi = m["value"], m.get("lo"), m.get("hi")
+    text = f"{v:+.0%}"
+    if lo is not None and hi is not None:
+        text += f" [{lo:+.0%}, {hi:+.0%}]"
+    return text.replace("inf%", "inf")
+
+
+def _vs(c: dict[str, Any] | None) -> str:
+    if not c:
+        return "–"
+    return f"{_ci(c['diff'], True)}; {_pct(c['change'])}; p={c['p_value']:.2g}; {c['verdict']}"
+
+
+def markdown(doc: dict[str, Any]) -> list[str]:
+    """The RESULTS.md tables of a report."""
+    lines = [
+        "| row | reader | n | Recall@1 [95% CI] | vs template, same reader: Δ; change; McNemar p;"
+        " verdict | vs popularity: Δ; change; p; verdict | compression |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in doc["rows"]:
+        lines.append(
+            f"| {r.get('verbalizer', r['name'])} | {r['reader']} | {r['n']} | "
+            f"{_ci(r['recall@1'])} | {_vs(r.get('vs_template'))} | "
+            f"{_vs(r.get('vs_popularity'))} | "
+            + ("–" if r.get("compression") is None else f"{r['compression']:.2f}")
+            + " |"
+        )
+    llm = [r for r in doc["rows"] if r["reader"] == "llm"]
+    if llm:
+        lines += [
+            "",
+            "| row | n | position-fair Recall@1 | single-order Recall@1 | first slot, fair |"
+            " first slot, single order |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in llm:
+            lines.append(
+                f"| {r['verbalizer']} | {r['n']} | {_ci(r['recall@1'])} | "
+                f"{_ci(r.get('single_order_recall@1'))} | "
+                f"{r['first_position_share']:.1%} | {r['single_order_first_position_share']:.1%} |"
+            )
+    if doc.get("positions"):
+        lines += [
+            "",
+            "| verbalizer | k shifts | n | first-slot share | Recall@1 |",
+            "|---|---|---|---|---|",
+        ]
+        for p in doc["positions"]:
+            lines.append(
+                f"| {p['verbalizer']} | {p['k']} | {p['n']} | {p['first_position_share']:.1%} |"
+                f" {p['recall@1']:.3f} |"
+            )
+    return lines
+
+
+def report(args, tasks, episodes, verbalizers, readers, vrows, answers, score, fps) -> dict:
+    from toolkit.baselines import BASELINES as REGISTRY
+    from toolkit.evaluation import RECALL, summarize
+    from toolkit.stats import paired_comparison
+
+    nb, seed = args.n_boot, args.seed
+    train = tasks.split("train")
+    hits_base: dict[str, list[float]] = {}
+    rows: list[dict[str, Any]] = []
+    for name in BASELINES:
+        model = REGISTRY.get(name)(seed=seed).fit(train, tasks.catalog)
+        outs = score(
+            episodes,
+            [
+                to_answer({"pick": None, "scores": s, "meta": {}})
+                for s in model.score_batch([ep.example for ep in episodes])
+            ],
+        )
+        hits_base[name] = [o.hit for o in outs]
+        res = summarize(name, outs, n_boot=nb, seed=seed)
+        rows.append(
+            {"name": name, "reader": "-", "n": res.n, "recall@1": res.metrics[RECALL].to_json()}
+        )
+    positions: list[dict[str, Any]] = []
+    for rname in readers:
+        complete = [
+            i
+            for i in range(len(episodes))
+            if all(answers[(rname, v)][i] is not None for v in verbalizers)
+        ]
+        eps = [episodes[i] for i in complete]
+        per_v: dict[str, list[float]] = {}
+        for vname in verbalizers:
+            vals = [answers[(rname, vname)][i] for i in complete]
+            valid = [bool(vrows[vname][i]["valid"]) for i in complete]
+            ans = [to_answer(v) for v in vals]
+            outs = score(eps, ans, valid)
+            per_v[vname] = [o.hit for o in outs]
+            res = summarize(f"{vname}+{rname}", outs, n_boot=nb, seed=seed)
+            row = {
+                "name": res.name,
+                "reader": rname,
+                "verbalizer": vname,
+                "n": res.n,
+                "recall@1": res.metrics[RECALL].to_json(),
+                "compression": _mean([vrows[vname][i].get("compression") for i in complete]),
+                "valid_rate": _mean([float(v) for v in valid]),
+                "first_position_share": fps(ans),
+            }
+            if rname == "llm" and ans:
+                single = score(eps, ans, valid, single_order=True)
+                sres = summarize("single", single, n_boot=nb, seed=seed)
+                row["single_order_recall@1"] = sres.metrics[RECALL].to_json()
+                row["single_order_first_position_share"] = fps(ans, "single_shown_position")
+                for k in (1, 2, 5, 10):
+                    sub = [subset_answer(v, k) for v in vals]
+                    kres = summarize("k", score(eps, sub, valid), n_boot=0)
+                    positions.append(
+                        {
+                            "verbalizer": vname,
+                            "k": k,
+                            "n": len(sub),
+                            "first_position_share": fps(sub),
+                            "recall@1": kres.metrics[RECALL].value,
+                        }
+                    )
+            pops = [hits_base["popularity"][i] for i in complete]
+            row["vs_popularity"] = paired_comparison(
+                per_v[vname], pops, n_boot=nb, seed=seed
+            ).to_json()
+            if vname != "template" and "template" in per_v:
+                row["vs_template"] = paired_comparison(
+                    per_v[vname], per_v["template"], n_boot=nb, seed=seed
+                ).to_json()
+            rows.append(row)
+    return {
+        "tasks": str(args.tasks),
+        "split": "test",
+        "window": args.max_history,
+        "n_episodes": len(episodes),
+        "shifts": args.shifts,
+        "seed": seed,
+        "rows": rows,
+        "positions": positions,
+    }
+
+
+def _mean(values: list) -> float | None:
+    clean = [float(v) for v in values if v is not None]
+    return sum(clean) / len(clean) if clean else None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
