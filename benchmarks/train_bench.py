@@ -319,8 +319,11 @@ def section_step(args: argparse.Namespace, trees: dict[str, Path]) -> list[str]:
         "| unique-token fwd+bwd s | efficiency | speed-up vs old | load |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    # (verbalizer, prompts, G, completion budget, also run the new code without sharing)
-    shapes = [("actions", 8, 8, 96, False), ("rewrite", 4, 4, 1024, True)]
+    # verbalizer:prompts:G:completion budget[:ablation] (ablation: also the new code unshared)
+    shapes = []
+    for spec in args.step_shapes.split(","):
+        name, prompts, g, budget, *rest = spec.split(":")
+        shapes.append((name, int(prompts), int(g), int(budget), bool(rest)))
     for verbalizer, prompts, g, max_completion, ablation in shapes:
         base = dict(
             verbalizer=verbalizer,
@@ -487,6 +490,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-tree", type=Path, help="checkout of the old code")
     parser.add_argument("--steps", type=int, default=20, help="steps of the curves section")
     parser.add_argument("--curves", default="old,new", help="which code the curves run")
+    parser.add_argument(
+        "--step-shapes",
+        default="actions:8:8:96,rewrite:4:4:1024:ablation",
+        help="Stage 1 shapes of the step section: verbalizer:prompts:G:budget[:ablation]",
+    )
     parser.add_argument("--out", type=Path, help="also write the tables (Markdown) here")
     parser.add_argument(
         "--memory-cap-gb", type=float, default=12.0, help="address-space cap of the memory worker"
