@@ -297,25 +297,50 @@ def resolve_device(setting: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def training_kwargs(config: _StageConfig, checkpoint_dir: Path) -> dict[str, Any]:
+    """The ``TrainingArguments`` fields every vtk trainer shares (GRPO and Stage 2's exact
+    objective): CPU-safe precision, the optimisation, checkpoints, our own logging."""
+    g = config.grpo
+    on_cpu = resolve_device(g.device) == "cpu"
+    return {
+        "output_dir": str(checkpoint_dir),
+        "use_cpu": on_cpu,
+        "bf16": not on_cpu and config.model.dtype == "bfloat16",
+        "fp16": False,
+        "max_steps": g.max_steps,
+        "learning_rate": g.learning_rate,
+        "lr_scheduler_type": g.lr_scheduler_type,
+        "warmup_steps": g.warmup_steps,
+        "per_device_train_batch_size": g.batch_size,
+        "gradient_accumulation_steps": g.gradient_accumulation_steps,
+        "max_grad_norm": g.max_grad_norm,
+        "weight_decay": g.weight_decay,
+        "activation_checkpointing": g.gradient_checkpointing,
+        # the shared-prompt forward's recorded K/V need non-reentrant checkpointing
+        "activation_checkpointing_kwargs": {"use_reentrant": False},
+        "save_strategy": "steps",
+        "save_steps": g.save_steps,
+        "save_total_limit": g.save_total_limit,
+        "logging_steps": g.logging_steps,
+        "seed": g.seed,
+        "data_seed": g.seed,
+        "report_to": "none",
+        "disable_tqdm": True,
+        "remove_unused_columns": False,
+        "dataloader_num_workers": 0,
+    }
+
+
 def grpo_args(config: _StageConfig, checkpoint_dir: Path) -> GRPOConfig:
-    """TRL's ``GRPOConfig`` for a stage: CPU-safe precision, no vLLM importance-sampling
-    correction (it would compare masked sampler log-probs with unmasked trainer ones),
-    our own logging instead of TRL's reporters."""
+    """TRL's ``GRPOConfig`` for a stage: the shared fields, the GRPO objective and sampling,
+    no vLLM importance-sampling correction (it would compare masked sampler log-probs with
+    unmasked trainer ones)."""
     from trl import GRPOConfig
 
     g = config.grpo
-    device = resolve_device(g.device)
-    on_cpu = device == "cpu"
     return GRPOConfig(
-        output_dir=str(checkpoint_dir),
-        use_cpu=on_cpu,
-        bf16=not on_cpu and config.model.dtype == "bfloat16",
-        fp16=False,
+        **training_kwargs(config, checkpoint_dir),
         num_generations=g.num_generations,
-        max_steps=g.max_steps,
-        learning_rate=g.learning_rate,
-        lr_scheduler_type=g.lr_scheduler_type,
-        warmup_steps=g.warmup_steps,
         beta=g.beta,
         epsilon=g.epsilon,
         epsilon_high=g.epsilon_high,
@@ -326,24 +351,7 @@ def grpo_args(config: _StageConfig, checkpoint_dir: Path) -> GRPOConfig:
         temperature=g.temperature,
         top_p=g.top_p,
         top_k=g.top_k,
-        per_device_train_batch_size=g.batch_size,
-        gradient_accumulation_steps=g.gradient_accumulation_steps,
-        max_grad_norm=g.max_grad_norm,
-        weight_decay=g.weight_decay,
-        activation_checkpointing=g.gradient_checkpointing,
-        # the shared-prompt forward's recorded K/V need non-reentrant checkpointing
-        activation_checkpointing_kwargs={"use_reentrant": False},
-        save_strategy="steps",
-        save_steps=g.save_steps,
-        save_total_limit=g.save_total_limit,
-        logging_steps=g.logging_steps,
-        seed=g.seed,
-        data_seed=g.seed,
-        report_to="none",
-        disable_tqdm=True,
-        remove_unused_columns=False,
         use_vllm=False,
         vllm_importance_sampling_correction=False,
         log_completions=False,
-        dataloader_num_workers=0,
     )

@@ -213,39 +213,13 @@ def _adapter_off(model: Any) -> Any:
 
 
 def exact_args(config: Any, checkpoint_dir: Any) -> Any:
-    """transformers' ``TrainingArguments`` for the exact objective, from the stage's
-    ``grpo`` settings (the optimisation settings are shared; sampling ones are unused)."""
+    """transformers' ``TrainingArguments`` for the exact objective: the fields every vtk
+    trainer shares (the stage's ``grpo`` optimisation settings; sampling ones are unused)."""
     from transformers import TrainingArguments
 
-    from trainers.config import resolve_device
+    from trainers.config import training_kwargs
 
-    g = config.grpo
-    on_cpu = resolve_device(g.device) == "cpu"
-    return TrainingArguments(
-        output_dir=str(checkpoint_dir),
-        use_cpu=on_cpu,
-        bf16=not on_cpu and config.model.dtype == "bfloat16",
-        max_steps=g.max_steps,
-        learning_rate=g.learning_rate,
-        lr_scheduler_type=g.lr_scheduler_type,
-        warmup_steps=g.warmup_steps,
-        per_device_train_batch_size=g.batch_size,
-        gradient_accumulation_steps=g.gradient_accumulation_steps,
-        max_grad_norm=g.max_grad_norm,
-        weight_decay=g.weight_decay,
-        activation_checkpointing=g.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False},
-        save_strategy="steps",
-        save_steps=g.save_steps,
-        save_total_limit=g.save_total_limit,
-        logging_steps=g.logging_steps,
-        seed=g.seed,
-        data_seed=g.seed,
-        report_to="none",
-        disable_tqdm=True,
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
-    )
+    return TrainingArguments(**training_kwargs(config, checkpoint_dir))
 
 
 def exact_trainer_factory(tokenizer: Any) -> Any:
