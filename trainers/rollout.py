@@ -190,6 +190,11 @@ class ConstrainedRollout:
             support = c.support
             if not ids:  # an empty completion still needs one token for TRL's tensors
                 ids, masked, unmasked, support = [eos_id], [0.0], [0.0], None
+            elif support is None and constraints[g] is not None and self.logprobs == "masked":
+                raise RuntimeError(
+                    "the rollout backend returned no sampled supports, which masked "
+                    "log-probs need (use the transformers backend, or logprobs: unmasked)"
+                )
             out["prompt_ids"].append(list(c.prompt_ids))
             out["completion_ids"].append(ids)
             out["logprobs"].append(masked if self.logprobs == "masked" else unmasked)

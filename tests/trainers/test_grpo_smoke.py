@@ -227,8 +227,8 @@ def test_prompt_table_refuses_conflicting_constraints():
 
 
 def test_rollout_rows_keep_trl_order():
-    def completion(ids, masked, unmasked):
-        return Completion("", ids, masked, unmasked, "stop", prompt_ids=[9])
+    def completion(ids, masked, unmasked, support="bits"):
+        return Completion("", ids, masked, unmasked, "stop", prompt_ids=[9], support=support)
 
     samples = [
         [completion([1], [-0.1], [-2.0]), completion([2], [-0.2], [-3.0])],
@@ -242,6 +242,11 @@ def test_rollout_rows_keep_trl_order():
     assert rows[GAP_KEY] == pytest.approx([1.9, 2.8, 3.7, 0.0])
     unmasked = ConstrainedRollout(lambda p: None, lambda m, t: None, logprobs="unmasked")
     assert unmasked.rows(samples, [0, 0, 1, 1], ["c0", "c1"], eos_id=7)["logprobs"][0] == [-2.0]
+    # a backend that reports no supports cannot feed masked log-probs
+    bare = [[completion([1], [-0.1], [-2.0], support=None)]]
+    with pytest.raises(RuntimeError, match="no sampled supports"):
+        rollout.rows(bare, [0], ["c0"], eos_id=7)
+    assert unmasked.rows(bare, [0], ["c0"], eos_id=7)["completion_ids"] == [[1]]
 
 
 def test_support_helpers():
