@@ -10,6 +10,7 @@ import pytest
 
 from grammars.base import Constraint, GrammarError
 from toolkit.backends import BACKENDS, SamplingParams, get_backend
+from toolkit.backends.base import as_row_constraints
 from toolkit.backends.constraints import (
     GrammarMask,
     choice_labels,
@@ -17,7 +18,7 @@ from toolkit.backends.constraints import (
     get_processor,
     is_cached,
 )
-from toolkit.backends.transformers_backend import TransformersGenerator, as_row_constraints
+from toolkit.backends.transformers_backend import TransformersGenerator
 from toolkit.errors import ConfigError
 
 torch = pytest.importorskip("torch")

@@ -76,6 +76,37 @@ class Completion:
         return float(sum(self.logprobs))
 
 
+def as_row_constraints(
+    constraints: Sequence[Constraint | None] | Constraint | None, n_prompts: int
+) -> list[Constraint | None]:
+    """One constraint (or None) per prompt from the protocol's three accepted forms.
+
+    >>> as_row_constraints(None, 2)
+    [None, None]
+    """
+    if constraints is None or isinstance(constraints, Constraint):
+        return [constraints] * n_prompts
+    rows = list(constraints)
+    if len(rows) != n_prompts:
+        raise ValueError(
+            f"got {len(rows)} constraints for {n_prompts} prompts; give one per prompt"
+        )
+    return rows
+
+
+def check_request(
+    prompts: Sequence[str],
+    constraints: Sequence[Constraint | None] | Constraint | None,
+    n: int,
+    params: SamplingParams | None,
+) -> tuple[list[Constraint | None], SamplingParams]:
+    """What every backend's ``generate`` does first: refuse ``n < 1``, default the
+    sampling parameters, and give one constraint (or None) per prompt."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    return as_row_constraints(constraints, len(prompts)), params or SamplingParams()
+
+
 class Generator(ABC):
     """A text generator; ``generate`` returns ``n`` completions per prompt, in prompt order."""
 

@@ -34,7 +34,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from grammars.base import Constraint
-from toolkit.backends.base import BACKENDS, Completion, Generator, SamplingParams
+from toolkit.backends.base import (
+    BACKENDS,
+    Completion,
+    Generator,
+    SamplingParams,
+    check_request,
+)
 from toolkit.errors import ConfigError, MissingDependencyError, VtkError
 
 StructuredMode = Literal["vllm", "response_format", "none"]
@@ -270,12 +276,7 @@ class OpenAIGenerator(Generator):
         n: int = 1,
         params: SamplingParams | None = None,
     ) -> list[list[Completion]]:
-        from toolkit.backends.transformers_backend import as_row_constraints
-
-        if n < 1:
-            raise ValueError(f"n must be at least 1, got {n}")
-        params = params or SamplingParams()
-        rows = as_row_constraints(constraints, len(prompts))
+        rows, params = check_request(prompts, constraints, n, params)
         if len(prompts) <= 1 or self.concurrency == 1:
             return [self.complete(p, c, n, params) for p, c in zip(prompts, rows, strict=True)]
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as pool:

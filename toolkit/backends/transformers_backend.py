@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grammars.base import Constraint
-from toolkit.backends.base import BACKENDS, Completion, Generator, SamplingParams
+from toolkit.backends.base import (
+    BACKENDS,
+    Completion,
+    Generator,
+    SamplingParams,
+    check_request,
+)
 from toolkit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -40,24 +46,6 @@ NEUTRAL_PROCESSING = {
     "eta_cutoff": 0.0,
 }
 """Overrides a model's generation config may set: vtk's processor must see raw logits."""
-
-
-def as_row_constraints(
-    constraints: Sequence[Constraint | None] | Constraint | None, n_prompts: int
-) -> list[Constraint | None]:
-    """One constraint (or None) per prompt from the protocol's three accepted forms.
-
-    >>> as_row_constraints(None, 2)
-    [None, None]
-    """
-    if constraints is None or isinstance(constraints, Constraint):
-        return [constraints] * n_prompts
-    rows = list(constraints)
-    if len(rows) != n_prompts:
-        raise ValueError(
-            f"got {len(rows)} constraints for {n_prompts} prompts; give one per prompt"
-        )
-    return rows
 
 
 def truncate(scores: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
@@ -263,12 +251,9 @@ class TransformersGenerator(Generator):
         n: int = 1,
         params: SamplingParams | None = None,
     ) -> list[list[Completion]]:
-        if n < 1:
-            raise ValueError(f"n must be at least 1, got {n}")
-        params = params or SamplingParams()
+        rows, params = check_request(prompts, constraints, n, params)
         if params.max_new_tokens is not None and params.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {params.max_new_tokens}")
-        rows = as_row_constraints(constraints, len(prompts))
         encoded = [self.encode(p) for p in prompts]
         per_call = max(1, self.batch_size // n)
         out: list[list[Completion]] = []

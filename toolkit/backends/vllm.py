@@ -29,7 +29,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from grammars.base import Constraint
-from toolkit.backends.base import BACKENDS, Completion, Generator, SamplingParams
+from toolkit.backends.base import (
+    BACKENDS,
+    Completion,
+    Generator,
+    SamplingParams,
+    check_request,
+)
 from toolkit.errors import MissingDependencyError
 
 LogprobsMode = Literal["raw_logprobs", "processed_logprobs"]
@@ -163,12 +169,7 @@ class VLLMGenerator(Generator):
         n: int = 1,
         params: SamplingParams | None = None,
     ) -> list[list[Completion]]:
-        from toolkit.backends.transformers_backend import as_row_constraints
-
-        if n < 1:
-            raise ValueError(f"n must be at least 1, got {n}")
-        params = params or SamplingParams()
-        rows = as_row_constraints(constraints, len(prompts))
+        rows, params = check_request(prompts, constraints, n, params)
         encoded = [self.encode(p) for p in prompts]
         requests = [{"prompt_token_ids": ids} for ids in encoded]
         sampling = [self.sampling(c, n, params) for c in rows]
