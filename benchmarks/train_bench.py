@@ -91,23 +91,28 @@ def stage1_config(a: dict[str, Any], out: Path, old: bool) -> Any:
 
 
 def unique_token_seconds(model: Any, batch: dict[str, Any]) -> tuple[float, int]:
-    """One forward + backward over each distinct prompt once plus every completion (as
-    rows of their own), random ids of the same lengths: the work a step cannot avoid."""
+    """One forward + backward over each distinct prompt once (no LM head: a prompt only
+    feeds the cache) plus every completion with the LM head at each of its positions, each
+    as a row of its own (no padding work), random ids of the same lengths: the work a step
+    cannot avoid. Rows alone run below the batched step's per-token throughput on a CPU,
+    so this denominator is a floor, not a fair batched cost."""
     import torch
 
     prompts = {
         tuple(ids[m.bool()].tolist())
         for ids, m in zip(batch["prompt_ids"], batch["prompt_mask"], strict=True)
     }
-    lengths = [len(p) for p in prompts] + batch["completion_mask"].sum(1).tolist()
+    prompt_lengths = [len(p) for p in prompts]
+    completion_lengths = [int(n) for n in batch["completion_mask"].sum(1).tolist()]
     vocab = model.config.get_text_config().vocab_size
     model.train()
     start = time.perf_counter()
-    for n in lengths:  # one row each: no padding work
-        ids = torch.randint(0, vocab, (1, int(n)))
-        model(input_ids=ids).logits.float().logsumexp(-1).sum().backward()
+    for n, keep in [(n, 1) for n in prompt_lengths] + [(n, 0) for n in completion_lengths]:
+        ids = torch.randint(0, vocab, (1, n))
+        # logits_to_keep=0 keeps every position; 1 keeps the last (the head's minimum)
+        model(input_ids=ids, logits_to_keep=keep).logits.float().logsumexp(-1).sum().backward()
     model.zero_grad()
-    return time.perf_counter() - start, int(sum(lengths))
+    return time.perf_counter() - start, int(sum(prompt_lengths) + sum(completion_lengths))
 
 
 def worker_stage1(a: dict[str, Any]) -> dict[str, Any]:
@@ -158,12 +163,14 @@ def worker_stage2(a: dict[str, Any]) -> dict[str, Any]:
         "learning_rate": 2e-5,
         "beta": 0.0,
     }
+    old = a["tree"] != str(ROOT)
     with tempfile.TemporaryDirectory() as tmp:
         config = ReasonerTrainConfig(
             model={"path": "embedded", "lora": {"r": 8, "alpha": 16}},
             data={"tasks": str(tasks_dir()), "limit": questions * a["steps"]},
             grpo=grpo,
-            objective=a["objective"],
+            # the old code knows sampled GRPO only
+            **({} if old else {"objective": a["objective"]}),
             output_dir=Path(tmp) / "run",
         )
         start = time.perf_counter()
@@ -364,12 +371,16 @@ def section_stage2(args: argparse.Namespace, trees: dict[str, Path]) -> list[str
         "| objective | questions/step | s/step (after the first) | questions/s | ratio | load |",
         "|---|---|---|---|---|---|",
     ]
-    res = {
-        "grpo (G=8)": run_worker(
-            "stage2", trees["new"], objective="grpo", g=8, questions=4, steps=3
-        ),
-        "exact": run_worker("stage2", trees["new"], objective="exact", g=8, questions=8, steps=3),
-    }
+    res = {}
+    if trees.get("old") is not None:
+        res["old code, grpo (G=8)"] = run_worker(
+            "stage2", trees["old"], objective="grpo", g=8, questions=4, steps=3
+        )
+    res["grpo (G=8)"] = run_worker(
+        "stage2", trees["new"], objective="grpo", g=8, questions=4, steps=3
+    )
+    res["exact"] = run_worker("stage2", trees["new"], objective="exact", g=8, questions=8, steps=3)
+    reference = next(iter(res))
     rate = {}
     for label, r in res.items():
         steps = r.get("steps") or []
@@ -378,7 +389,7 @@ def section_stage2(args: argparse.Namespace, trees: dict[str, Path]) -> list[str
     for label, r in res.items():
         steps = r.get("steps") or []
         mean = statistics.fmean(steps[1:]) if len(steps) > 1 else None
-        base = rate.get("grpo (G=8)")
+        base = rate.get(reference)
         ratio = rate[label] / base if rate[label] and base else None
         lines.append(
             f"| {label} | {r.get('questions_per_step')} | {fmt(mean, '.2f')} "

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from toolkit.cache import ContentStore
 from toolkit.episodes import DEFAULT_WINDOW, Episode, build_episodes
+from toolkit.filtering import DropCounts, kept_indices
 from toolkit.records import Catalog
 from toolkit.tasks import RerankExample, TaskSet
 
@@ -72,6 +73,9 @@ class RowSpec(_Strict):
     reasoner_train: Literal["template", "verbalizer"] | None = None
     reasoner_overrides: dict[str, Any] = Field(default_factory=dict)
     scorer: str | None = None
+    compare_to: list[str] = Field(default_factory=list)
+    """Earlier rows this one is also compared with, paired by example, under the same
+    reader (e.g. a trained verbalizer against its untrained start)."""
 
 
 class ExperimentConfig(_Strict):
@@ -108,6 +112,14 @@ class ExperimentConfig(_Strict):
                     for err in exc.errors():
                         loc = ".".join(str(p) for p in err["loc"])
                         problems.append(f"row {row.name!r}: {loc}: {err['msg']}")
+        seen: set[str] = set()
+        for row in self.rows:
+            problems += [
+                f"row {row.name!r}: compare_to: {other!r} is not an earlier row"
+                for other in row.compare_to
+                if other not in seen
+            ]
+            seen.add(row.name)
         if problems:
             raise ValueError("; ".join(dict.fromkeys(problems)))
         return self
@@ -300,41 +312,26 @@ def strategies(verbalizations: list[Any], examples: list[RerankExample], catalog
     it dropped the interactions a source flags as noise vs signal."""
     kept_total = dropped_total = runs = prefs = 0
     enriched: dict[str, int] = {}
-    noise = [0, 0]
-    signal = [0, 0]
+    drops = DropCounts()
     for v, ex in zip(verbalizations, examples, strict=True):
         meta = v["meta"] if isinstance(v, dict) else v.meta
-        n = len(ex.history)
+        kept = kept_indices(meta, ex.history, catalog)
         if "rewrite" in meta:
-            titles = {a["title"] for a in meta["rewrite"]["aggregated_items"]}
-            kept = {
-                i
-                for i, x in enumerate(ex.history.interactions)
-                if (item := catalog.get(x.item_id)) is not None and item.display_title in titles
-            }
             prefs += len(meta["rewrite"]["preferences"])
-        else:
-            kept = set(meta.get("kept", range(n)))
         runs += int(meta.get("aggregated_runs", 0) or 0)
         for f, c in (meta.get("enriched_fields") or {}).items():
             enriched[f] = enriched.get(f, 0) + c
         kept_total += len(kept)
-        dropped_total += n - len(kept)
-        for i, x in enumerate(ex.history.interactions):
-            flag = x.attrs.get("signal")
-            if flag is None:
-                continue
-            bucket = signal if flag else noise
-            bucket[0] += i not in kept
-            bucket[1] += 1
+        dropped_total += len(ex.history) - len(kept)
+        drops.add(kept, ex.history)
     return {
         "kept": kept_total,
         "dropped": dropped_total,
         "aggregated_runs": runs,
         "enriched_fields": enriched,
         "preferences": prefs,
-        "noise_drop_rate": noise[0] / noise[1] if noise[1] else None,
-        "signal_drop_rate": signal[0] / signal[1] if signal[1] else None,
+        "noise_drop_rate": drops.noise_rate,
+        "signal_drop_rate": drops.signal_rate,
     }
 
 
@@ -427,6 +424,7 @@ def run_experiment(
             # the report marks trained components itself ("rewrite (trained)")
             row = _row(spec, spec.verbalizer, r_name, res, change, base_name, extras, trained)
             row["comparison"] = comparison
+            row["comparisons"] = _comparisons(spec, res, r_name, len(reasoners), results, nb, seed)
             rows.append(row)
     examples = [
         {
@@ -472,6 +470,32 @@ def run_experiment(
 
     out["report"] = str(write_report(out, Path(out_dir)))
     out["summary"] = summary_lines(out, Path(out["report"]))
+    return out
+
+
+def _comparisons(
+    spec: RowSpec,
+    res: Any,
+    reader: str,
+    n_readers: int,
+    results: dict[str, Any],
+    n_boot: int,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Paired comparisons with the rows named in ``compare_to``, each read by the same
+    reader (``"other | reader"`` when that row had several readers)."""
+    from toolkit.stats import paired_comparison
+
+    out = []
+    hits = [o.hit for o in res.outcomes if o.discovery]
+    for other in spec.compare_to:
+        name = other if other in results and n_readers == 1 else f"{other} | {reader}"
+        base = results.get(name) or results.get(other)
+        if base is None:
+            continue
+        base_hits = [o.hit for o in base.outcomes if o.discovery]
+        paired = paired_comparison(hits, base_hits, n_boot=n_boot, seed=seed)
+        out.append({"against": base.name, **paired.to_json()})
     return out
 
 

@@ -9,9 +9,6 @@ other files already in ``out_dir`` are left alone.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -256,6 +253,33 @@ def _honesty(rows: list[dict[str, Any]]) -> list[str]:
     return [*out, ""]
 
 
+def _comparisons(rows: list[dict[str, Any]]) -> list[str]:
+    """The rows' ``compare_to`` cells: paired difference, relative change, McNemar p."""
+    body = []
+    for row in rows:
+        for c in row.get("comparisons") or []:
+            change = (
+                fmt_ci(c.get("change"), pct=True)
+                if c.get("change_defined", True)
+                else "undefined (baseline 0)"
+            )
+            body.append(
+                [
+                    cell(row["name"]),
+                    cell(c["against"]),
+                    _int(c.get("n")),
+                    fmt_ci(c.get("diff")),
+                    change,
+                    f"{c['p_value']:.2g}" if c.get("p_value") is not None else DASH,
+                    cell(c.get("verdict")),
+                ]
+            )
+    if not body:
+        return []
+    header = ("Row", "Against", "n", "Difference [95% CI]", "Change", "McNemar p", "Verdict")
+    return ["## Paired comparisons", "", *_table(header, body), ""]
+
+
 def _positions(rows: list[dict[str, Any]]) -> list[str]:
     body = []
     for row in rows:
@@ -333,18 +357,14 @@ def _examples(examples: list[dict[str, Any]]) -> list[str]:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    """Save a figure under a temporary name, then rename it: no half-written PNGs."""
+    """Save a figure through ``atomic_file``: no half-written PNGs, permissions per umask."""
     import matplotlib.pyplot as plt
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_file(path, "wb") as fh:
+            fig.savefig(fh, format="png", dpi=110, bbox_inches="tight")
     finally:
         plt.close(fig)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
     return path
 
 
@@ -358,25 +378,65 @@ def _figure(ncols: int, width: float = 5.0) -> tuple[Any, list[Any]]:
     return fig, list(axes[0])
 
 
+CURVE_PANELS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
+    ("reward / accuracy", (("reward", "-", "reward"), ("accuracy", "--", "acc."))),
+    ("compression", (("verbalizer/compression", "-", "compression"),)),
+    (
+        "share dropped",
+        (("verbalizer/noise_dropped", "-", "noise"), ("verbalizer/signal_dropped", ":", "signal")),
+    ),
+)
+"""Panels of the training plot: a title and (metric, line style, label) per curve; a panel
+no run logged is left out (noise/signal only exist on sources that flag them)."""
+
+
 def plot_training(training: list[dict[str, Any]] | None, path: Path) -> Path | None:
-    """Reward (solid) and accuracy (dashed) against step, one panel per stage."""
+    """One row of panels per stage: reward (solid) and oracle accuracy (dashed), the
+    compression ratio, and the share of noise and of signal interactions dropped, per step."""
     runs = [t for t in training or [] if t.get("curve")]
     if not runs:
         return None
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
     stages = list(dict.fromkeys(t.get("stage") or "training" for t in runs))
-    fig, axes = _figure(len(stages))
-    for ax, stage in zip(axes, stages, strict=True):
-        for run in (t for t in runs if (t.get("stage") or "training") == stage):
-            steps = [p["step"] for p in run["curve"]]
-            (line,) = ax.plot(
-                steps, [_nan(p.get("reward")) for p in run["curve"]], label=run["name"]
-            )
-            acc = [p for p in run["curve"] if p.get("accuracy") is not None]
-            if acc:
-                xs, ys = [p["step"] for p in acc], [p["accuracy"] for p in acc]
-                ax.plot(xs, ys, "--", color=line.get_color(), label=f"{run['name']} acc.")
-        ax.set(title=f"{stage} training", xlabel="step", ylabel="reward / accuracy")
-        ax.legend(fontsize="small")
+
+    def logged(stage: str, keys: tuple[tuple[str, str, str], ...]) -> bool:
+        return any(
+            p.get(k) is not None
+            for t in runs
+            if (t.get("stage") or "training") == stage
+            for p in t["curve"]
+            for k, _, _ in keys
+        )
+
+    panels = {s: [(t, k) for t, k in CURVE_PANELS if logged(s, k)] for s in stages}
+    ncols = max(len(v) for v in panels.values())
+    fig, grid = plt.subplots(
+        len(stages), ncols, figsize=(5.0 * ncols, 3.8 * len(stages)), squeeze=False
+    )
+    for row, stage in zip(grid, stages, strict=True):
+        for ax in row[len(panels[stage]) :]:
+            ax.set_visible(False)
+        for ax, (title, keys) in zip(row, panels[stage], strict=False):
+            for run in (t for t in runs if (t.get("stage") or "training") == stage):
+                color = None
+                for key, style, label in keys:
+                    pts = [p for p in run["curve"] if p.get(key) is not None]
+                    if not pts:
+                        continue
+                    (line,) = ax.plot(
+                        [p["step"] for p in pts],
+                        [_nan(p[key]) for p in pts],
+                        style,
+                        color=color,
+                        label=f"{run['name']} {label}" if len(keys) > 1 else run["name"],
+                    )
+                    color = line.get_color()
+            ax.set(title=f"{stage}: {title}", xlabel="step", ylabel=title)
+            ax.legend(fontsize="x-small")
     return _save(fig, path)
 
 
@@ -444,7 +504,8 @@ def write_report(results: dict[str, Any], out_dir: Path) -> Path:
         else:
             (out_dir / filename).unlink(missing_ok=True)
     rows = results.get("rows") or []
-    lines = _summary(results) + _tables(rows) + _honesty(rows) + _positions(rows)
+    lines = _summary(results) + _tables(rows) + _honesty(rows) + _comparisons(rows)
+    lines += _positions(rows)
     lines += _strategies(results.get("strategies") or {}) + _examples(results.get("examples") or [])
     if results.get("notes"):
         lines += ["## Notes", "", *(f"- {n}" for n in results["notes"]), ""]

@@ -297,6 +297,7 @@ def verbalize_examples(
                 (r["key"], r) for r in read_rows(path, repair=True) if r.get("key") in wanted
             )
         else:
+            read_rows(path)  # refuses (file, line) a file that is not a verbalization file
             path.write_bytes(b"")
     if store is not None:
         found.update(store.get_many(k for k in wanted if k not in found))

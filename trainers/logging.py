@@ -31,6 +31,8 @@ SUMMARY = (
     ("reward_std", "± {:.3f}"),
     ("accuracy", "acc {:.3f}"),
     ("verbalizer/compression", "ratio {:.2f}"),
+    ("verbalizer/noise_dropped", "noise dropped {:.0%}"),
+    ("verbalizer/signal_dropped", "signal dropped {:.0%}"),
     ("frac_reward_zero_std", "zero-std {:.2f}"),
     ("kl", "kl {:.4f}"),
     ("logprobs/sampler_masked_minus_unmasked", "grammar-excluded {:.1f} nats"),

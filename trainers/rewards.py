@@ -11,6 +11,7 @@ part, so the parts are logged separately.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +78,50 @@ def ranking(
     """
     return [
         0.0 if s is None or not len(s) else reciprocal_rank(s, t)
+        for s, t in zip(scores, target, strict=True)
+    ]
+
+
+def target_probability(scores: Sequence[float], target: int) -> float:
+    """The target's probability under a softmax of the candidates' standardized scores
+    (z-scores), so the reward does not depend on the scorer's scale; equal scores give
+    1/n, like a uniform guess.
+
+    >>> round(target_probability([0.0, 0.0, 0.0, 0.0], 1), 4)
+    0.25
+    >>> target_probability([0.1, 0.9, 0.5], 1) > target_probability([0.1, 0.9, 0.5], 2)
+    True
+    """
+    n = len(scores)
+    mean = sum(scores) / n
+    std = (sum((s - mean) ** 2 for s in scores) / n) ** 0.5
+    if std == 0 or not math.isfinite(std):
+        return 1.0 / n
+    z = [(s - mean) / std for s in scores]
+    top = max(z)
+    weights = [math.exp(v - top) for v in z]
+    return weights[target] / sum(weights)
+
+
+@REWARDS.register("soft_accuracy")
+def soft_accuracy(
+    completions: Sequence[Any],
+    *,
+    scores: Sequence[Sequence[float] | None],
+    target: Sequence[int],
+    **_: Any,
+) -> list[float]:
+    """The oracle's probability of the target (``target_probability`` of its candidate
+    scores; 0 without scores): accuracy made continuous, so a context that moves the
+    target up without yet making it the pick is still rewarded. A lower-variance
+    correctness signal than the hit for a verbalizer whose single decisions (keep or drop
+    one line) shift the oracle's scores a little each.
+
+    >>> [round(v, 3) for v in soft_accuracy(["x", "y"], scores=[[1, 1], None], target=[0, 0])]
+    [0.5, 0.0]
+    """
+    return [
+        0.0 if s is None or not len(s) else target_probability(list(s), t)
         for s, t in zip(scores, target, strict=True)
     ]
 

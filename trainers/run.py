@@ -15,6 +15,7 @@ reads it. Layout of ``output_dir``::
 
 from __future__ import annotations
 
+import re
 import shutil
 import warnings
 from collections.abc import Callable, Sequence
@@ -121,10 +122,36 @@ def prepare_output(output_dir: Path, *, resume: bool, overwrite: bool) -> Path |
             "--overwrite to start again, or another --out"
         )
     if previous:
+        _check_own_run(output_dir)
         shutil.rmtree(checkpoints, ignore_errors=True)
         (output_dir / METRICS).unlink(missing_ok=True)
         shutil.rmtree(output_dir / FINAL, ignore_errors=True)
     return None
+
+
+def _check_own_run(output_dir: Path) -> None:
+    """Refuse ``--overwrite`` unless what it deletes is a vtk run's: ``checkpoints/`` holds
+    only ``checkpoint-N`` folders and ``final/`` (if any) carries vtk's ``vtk.json``."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    checkpoints, final = output_dir / CHECKPOINTS, output_dir / FINAL
+    foreign = []
+    if checkpoints.is_dir():
+        foreign += [
+            p
+            for p in checkpoints.iterdir()
+            if not (p.is_dir() and re.fullmatch(rf"{PREFIX_CHECKPOINT_DIR}-\d+", p.name))
+        ]
+    elif checkpoints.exists():
+        foreign.append(checkpoints)
+    if final.exists() and not (final / "vtk.json").is_file():
+        foreign.append(final)
+    if foreign:
+        shown = ", ".join(str(p) for p in foreign[:3])
+        raise ConfigError(
+            f"{output_dir}: --overwrite would delete what vtk did not write ({shown}); "
+            "move it away or pick another --out"
+        )
 
 
 def build_trainer(

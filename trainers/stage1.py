@@ -16,6 +16,7 @@ from typing import Any
 
 from toolkit.episodes import DEFAULT_WINDOW
 from toolkit.errors import ConfigError, InputError
+from toolkit.filtering import drop_counts
 from toolkit.reasoners.base import Reasoner, ReasonerInput
 from toolkit.records import Catalog
 from toolkit.tasks import RerankExample, TaskSet
@@ -99,12 +100,16 @@ class VerbalizerReward:
         answers = []
         for start in range(0, len(inputs), self.batch_size):
             answers += self.oracle.answer_batch(inputs[start : start + self.batch_size])
+        drops = drop_counts(
+            [v.meta for v in verbalizations], [ex.history for ex in rows], self.catalog
+        )
         return {
             "pick": [a.pick for a in answers],
             "scores": [a.scores for a in answers],
             "target": [ex.target_index for ex in rows],
             "compression": [v.compression for v in verbalizations],
             "valid": [v.valid for v in verbalizations],
+            "drops": drops,
         }
 
     def __call__(
@@ -112,6 +117,7 @@ class VerbalizerReward:
     ) -> list[float]:
         texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
         cols = self.columns(texts, example_id)
+        drops = cols.pop("drops")
         if isinstance(self.reward, Combined):
             parts = self.reward.parts(texts, **cols)
             total = self.reward.total(parts)
@@ -131,6 +137,11 @@ class VerbalizerReward:
             if ratios:
                 log("verbalizer/compression", _mean(ratios))
             log("verbalizer/valid", _mean([float(v) for v in cols["valid"]]))
+            # sources that flag noise (the synthetic generator) show the filtering per step
+            if drops.noise_rate is not None:
+                log("verbalizer/noise_dropped", drops.noise_rate)
+            if drops.signal_rate is not None:
+                log("verbalizer/signal_dropped", drops.signal_rate)
         return total
 
 

@@ -296,3 +296,24 @@ def test_a_row_read_by_its_training_oracle_is_labelled_and_gets_no_verdict(tmp_p
     assert "`rewrite | bm25` (trained verbalizer) is **indistinguishable**" in honesty
     assert "`rewrite | embedding`" in honesty and "not a verdict" in honesty
     assert "**beat**" not in honesty
+
+
+def test_training_plot_shows_compression_and_noise_signal_panels(tmp_path):
+    import matplotlib.image
+
+    curve = [
+        {"step": s, "reward": 0.1 * s, "accuracy": 0.2, "verbalizer/compression": 0.9 - 0.1 * s,
+         "verbalizer/noise_dropped": 0.2 * s, "verbalizer/signal_dropped": 0.05}
+        for s in (1, 2, 3)
+    ]  # fmt: skip
+    reasoner = [{"step": 1, "reward": 0.0, "accuracy": 0.5}]
+    training = [
+        {"name": "actions", "stage": "verbalizer", "curve": curve},
+        {"name": "r", "stage": "reasoner", "curve": reasoner},
+    ]
+    wide = report.plot_training(training, tmp_path / "a.png")
+    narrow = report.plot_training(training[1:], tmp_path / "b.png")
+    # three panels for Stage 1 (reward, compression, noise/signal), one for Stage 2
+    h_wide, w_wide = matplotlib.image.imread(wide).shape[:2]
+    h_narrow, w_narrow = matplotlib.image.imread(narrow).shape[:2]
+    assert w_wide > 2.5 * w_narrow and h_wide > 1.5 * h_narrow

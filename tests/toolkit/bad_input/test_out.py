@@ -146,3 +146,66 @@ def test_a_file_added_while_vtk_worked_is_kept(tmp_path):
         write(target / "late.txt", "the user's, written meanwhile")
     assert (target / "late.txt").is_file() and (target / "a.txt").read_text() == "1"
     assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no temporary left behind
+
+
+def test_no_resume_never_empties_a_file_that_is_not_a_verbalization_file(vtk, tmp_path, data):
+    tasks = tmp_path / "tasks"
+    assert prepare(vtk, data, tasks).code == 0
+    mine = write(tmp_path / "results.jsonl", '{"my": "notes"}\n{"kept": true}\n')
+    result = vtk(
+        "verbalize", "--tasks", tasks, "--verbalizer", "template", "--split", "test",
+        "--no-resume", "--no-cache", "--out", mine,
+    )  # fmt: skip
+    assert_error(result, "results.jsonl", ":1")
+    assert mine.read_text() == '{"my": "notes"}\n{"kept": true}\n'
+
+
+def test_no_resume_restarts_a_verbalization_file_vtk_wrote(vtk, tmp_path, data):
+    tasks, out = tmp_path / "tasks", tmp_path / "v.jsonl"
+    assert prepare(vtk, data, tasks).code == 0
+    args = ("verbalize", "--tasks", tasks, "--verbalizer", "template", "--split", "test")
+    assert vtk(*args, "--no-cache", "--out", out).code == 0
+    first = out.read_text()
+    assert vtk(*args, "--no-cache", "--no-resume", "--out", out).code == 0
+    assert out.read_text() == first
+
+
+@pytest.mark.parametrize("foreign", ["checkpoints/my-model.bin", "final/weights.bin"])
+def test_train_overwrite_never_deletes_what_vtk_did_not_write(tmp_path, foreign):
+    from toolkit.errors import ConfigError
+    from trainers.run import METRICS, prepare_output
+
+    out = tmp_path / "run"
+    write(out / METRICS, "")
+    write(out / "checkpoints" / "checkpoint-2" / "trainer_state.json", "{}")
+    write(out / foreign, "the user's")
+    with pytest.raises(ConfigError, match="did not write"):
+        prepare_output(out, resume=False, overwrite=True)
+    assert (out / foreign).read_text() == "the user's"
+    assert (out / "checkpoints" / "checkpoint-2").is_dir()
+
+
+def test_train_overwrite_clears_a_vtk_run(tmp_path):
+    from trainers.run import METRICS, prepare_output
+
+    out = tmp_path / "run"
+    write(out / METRICS, "{}\n")
+    write(out / "checkpoints" / "checkpoint-2" / "trainer_state.json", "{}")
+    write(out / "final" / "vtk.json", "{}")
+    assert prepare_output(out, resume=False, overwrite=True) is None
+    assert sorted(p.name for p in out.iterdir()) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_report_plots_follow_the_umask(tmp_path, umask):
+    from toolkit.report import plot_training
+
+    old = os.umask(umask)
+    try:
+        path = plot_training(
+            [{"name": "r", "stage": "verbalizer", "curve": [{"step": 1, "reward": 0.5}]}],
+            tmp_path / "curves.png",
+        )
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
