@@ -51,7 +51,12 @@ def small_run(tmp_path_factory):
                 {"name": "popularity", "table": "context", "scorer": "popularity"},
                 {"name": "template", "verbalizer": "template"},
                 {"name": "heuristic actions", "table": "ours", "verbalizer": "heuristic_actions"},
-                {"name": "heuristic rewrite", "table": "ours", "verbalizer": "heuristic_rewrite"},
+                {
+                    "name": "heuristic rewrite",
+                    "table": "ours",
+                    "verbalizer": "heuristic_rewrite",
+                    "compare_to": ["heuristic actions"],
+                },
             ],
         }
     )
@@ -71,6 +76,22 @@ def test_run_writes_report_with_every_row(small_run):
     metric = row["metrics"]["recall@1/discovery"]
     assert metric["lo"] <= metric["value"] <= metric["hi"]
     assert 0 < row["extras"]["compression"] < 1
+
+
+def test_compare_to_adds_a_paired_cell_against_the_named_row(small_run):
+    out, results = small_run
+    row = next(r for r in results["rows"] if r["name"] == "heuristic rewrite")
+    (cell,) = row["comparisons"]
+    assert cell["against"] == "heuristic actions" and cell["n"] == 20
+    assert cell["diff"]["lo"] <= cell["diff"]["value"] <= cell["diff"]["hi"]
+    assert "## Paired comparisons" in (out / "report.md").read_text()
+
+
+def test_compare_to_must_name_an_earlier_row():
+    with pytest.raises(ValueError, match="compare_to: 'later' is not an earlier row"):
+        ExperimentConfig.model_validate(
+            {"rows": [{"name": "a", "compare_to": ["later"]}, {"name": "later"}]}
+        )
 
 
 def test_heuristic_drops_noise_more_than_signal(small_run):
