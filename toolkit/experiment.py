@@ -192,7 +192,7 @@ class Runner:
         return self.config.data.tasks.get("max_history", DEFAULT_WINDOW)
 
     # ---- training -------------------------------------------------------------------
-    def stage1(self, verbalizer: str, overrides: dict[str, Any]) -> Path:
+    def stage1(self, verbalizer: str, overrides: dict[str, Any], label: str = "") -> Path:
         from trainers.config import VerbalizerTrainConfig
         from trainers.stage1 import train_verbalizer
 
@@ -200,9 +200,13 @@ class Runner:
         spec = deep_merge(spec, {"verbalizer": {"name": verbalizer}})
         key = f"s1-{verbalizer}-{_key(spec)}"
         what = f"Stage 1: training the {verbalizer} verbalizer ({key})"
-        return self._train(key, spec, VerbalizerTrainConfig, train_verbalizer, "verbalizer", what)
+        return self._train(
+            key, spec, VerbalizerTrainConfig, train_verbalizer, "verbalizer", what, label
+        )
 
-    def stage2(self, text_from: str, model: Path | None, overrides: dict[str, Any]) -> Path:
+    def stage2(
+        self, text_from: str, model: Path | None, overrides: dict[str, Any], label: str = ""
+    ) -> Path:
         from trainers.config import ReasonerTrainConfig
         from trainers.stage2 import train_reasoner
 
@@ -210,10 +214,17 @@ class Runner:
         spec = deep_merge(deep_merge(self.config.stage2, overrides), {"verbalizer": frozen})
         key = f"s2-{text_from}-{_key(spec)}"
         what = f"Stage 2: training the reasoner on {text_from} text ({key})"
-        return self._train(key, spec, ReasonerTrainConfig, train_reasoner, "reasoner", what)
+        return self._train(key, spec, ReasonerTrainConfig, train_reasoner, "reasoner", what, label)
 
     def _train(
-        self, key: str, spec: dict[str, Any], config_cls: Any, train: Any, stage: str, what: str
+        self,
+        key: str,
+        spec: dict[str, Any],
+        config_cls: Any,
+        train: Any,
+        stage: str,
+        what: str,
+        label: str = "",
     ) -> Path:
         """Train one stage configuration once per experiment (a finished run in
         ``runs/<key>`` is reused) and return its final model folder."""
@@ -231,14 +242,16 @@ class Runner:
         if not (out / FINAL / "vtk.json").is_file():
             self.say(what)
             train(config, overwrite=True, progress=self.progress)
-        self._record_curve(key, stage, out)
+        self._record_curve(key, stage, out, label)
         self._trained[key] = out / FINAL
         return out / FINAL
 
-    def _record_curve(self, name: str, stage: str, out: Path) -> None:
+    def _record_curve(self, name: str, stage: str, out: Path, label: str = "") -> None:
+        """The run's metrics per step, shown under ``label`` (the first row that trained
+        it) and kept under its key ``name``."""
         from trainers.run import METRICS
 
-        if any(t["name"] == name for t in self.training):
+        if any(t["key"] == name for t in self.training):
             return
         curve = []
         path = out / METRICS
@@ -247,7 +260,7 @@ class Runner:
                 row = json.loads(line)
                 if "reward" in row and "step" in row:
                     curve.append(row)
-        self.training.append({"name": name, "stage": stage, "curve": curve})
+        self.training.append({"name": label or name, "key": name, "stage": stage, "curve": curve})
 
     # ---- verbalize and answer -------------------------------------------------------
     def verbalize(self, name: str, model: Path | None) -> list[dict[str, Any]]:
@@ -370,7 +383,11 @@ def run_experiment(
             rows.append(_row(spec, spec.scorer, "-", res, None, None, {"wall_s": time.time() - t0}))
             results[spec.name] = res
             continue
-        v_model = runner.stage1(spec.verbalizer, spec.train) if spec.train is not None else None
+        v_model = (
+            runner.stage1(spec.verbalizer, spec.train, spec.name)
+            if spec.train is not None
+            else None
+        )
         texts = runner.verbalize(spec.verbalizer, v_model)
         # one label per distinct verbalization: the verbalizer's name, or for a trained model
         # the name of the first row that trained it (ablations train different models)
@@ -386,7 +403,10 @@ def run_experiment(
         if spec.reasoner_train is not None:
             text_from = "template" if spec.reasoner_train == "template" else spec.verbalizer
             r_model = runner.stage2(
-                text_from, v_model if text_from != "template" else None, spec.reasoner_overrides
+                text_from,
+                v_model if text_from != "template" else None,
+                spec.reasoner_overrides,
+                spec.name,
             )
             reasoners.append(("llm", r_model))
         else:

@@ -171,5 +171,8 @@ def test_a_stage_configuration_trains_once_and_a_finished_run_is_reused(tmp_path
     assert first._train(*args) == tmp_path / "runs" / "s1-x-1" / "final"
     assert len(calls) == 1
     resumed = Runner(config, tmp_path, progress=False)  # an interrupted experiment, run again
-    resumed._train(*args)
+    resumed._train(*args, "actions (trained)")
     assert len(calls) == 1 and resumed.training[0]["stage"] == "verbalizer"
+    # the curve is shown under the row's name and kept under the run's key
+    assert resumed.training[0]["name"] == "actions (trained)"
+    assert resumed.training[0]["key"] == "s1-x-1"
