@@ -119,7 +119,7 @@ def test_trained_rows_keep_their_own_labels(tmp_path, monkeypatch):
     strategy entries, and the report names a trained component once ("rewrite (trained)")."""
     from toolkit import experiment
 
-    def fake_stage1(self, verbalizer, overrides):
+    def fake_stage1(self, verbalizer, overrides, label=""):
         return tmp_path / f"model-{experiment._key(overrides)}"
 
     real_verbalize = experiment.Runner.verbalize
