@@ -367,6 +367,7 @@ def run_experiment(
     runner.say(f"{len(ex)} {config.eval.split} examples from {config.data.source}")
     rows: list[dict[str, Any]] = []
     results: dict[str, Any] = {}  # row name -> EvalResult
+    by_reader: dict[tuple[str, str], Any] = {}  # (config row, reader) -> EvalResult
     compression: dict[str, list[float]] = {}
     strategy: dict[str, Any] = {}
     samples: dict[str, list[str]] = {}
@@ -422,6 +423,7 @@ def run_experiment(
                 name, eps, texts, reasoner, batch_size=config.eval.batch_size, n_boot=nb, seed=seed
             )
             results[name] = res
+            by_reader[(spec.name, r_name)] = res
             base_name = _baseline_name(config, r_name)
             base = results.get(base_name)
             change = comparison = None
@@ -444,7 +446,7 @@ def run_experiment(
             # the report marks trained components itself ("rewrite (trained)")
             row = _row(spec, spec.verbalizer, r_name, res, change, base_name, extras, trained)
             row["comparison"] = comparison
-            row["comparisons"] = _comparisons(spec, res, r_name, len(reasoners), results, nb, seed)
+            row["comparisons"] = _comparisons(spec, res, r_name, by_reader, nb, seed)
             rows.append(row)
     examples = [
         {
@@ -497,20 +499,18 @@ def _comparisons(
     spec: RowSpec,
     res: Any,
     reader: str,
-    n_readers: int,
-    results: dict[str, Any],
+    by_reader: dict[tuple[str, str], Any],
     n_boot: int,
     seed: int,
 ) -> list[dict[str, Any]]:
-    """Paired comparisons with the rows named in ``compare_to``, each read by the same
-    reader (``"other | reader"`` when that row had several readers)."""
+    """Paired comparisons with the rows named in ``compare_to``, each as read by the same
+    reader (a row that was not read by this reader is left out)."""
     from toolkit.stats import paired_comparison
 
     out = []
     hits = [o.hit for o in res.outcomes if o.discovery]
     for other in spec.compare_to:
-        name = other if other in results and n_readers == 1 else f"{other} | {reader}"
-        base = results.get(name) or results.get(other)
+        base = by_reader.get((other, reader))
         if base is None:
             continue
         base_hits = [o.hit for o in base.outcomes if o.discovery]

@@ -176,3 +176,22 @@ def test_a_stage_configuration_trains_once_and_a_finished_run_is_reused(tmp_path
     # the curve is shown under the row's name and kept under the run's key
     assert resumed.training[0]["name"] == "actions (trained)"
     assert resumed.training[0]["key"] == "s1-x-1"
+
+
+def test_compare_to_pairs_only_rows_read_by_the_same_reader():
+    from types import SimpleNamespace
+
+    from toolkit.experiment import RowSpec, _comparisons
+
+    def result(name, hits):
+        outcomes = [SimpleNamespace(hit=h, discovery=True) for h in hits]
+        return SimpleNamespace(name=name, outcomes=outcomes)
+
+    start = {"bm25": result("start | bm25", [0, 0, 1, 0]), "llm": result("start", [1, 1, 1, 1])}
+    by_reader = {("start", "bm25"): start["bm25"]}
+    spec = RowSpec(name="trained", compare_to=["start"])
+    mine = result("trained | bm25", [1, 0, 1, 1])
+    (cell,) = _comparisons(spec, mine, "bm25", by_reader, n_boot=50, seed=0)
+    assert cell["against"] == "start | bm25" and cell["diff"]["value"] == 0.5
+    # the other row was never read by the embedding reader: no cell, not a cross-reader one
+    assert _comparisons(spec, mine, "embedding", by_reader, n_boot=50, seed=0) == []
