@@ -357,7 +357,6 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Run every row and write the report; return the results dict (``report.json``)."""
     from toolkit.pipeline import POLICIES, evaluate_row, scorer_row
-    from toolkit.stats import paired_comparison
 
     started = time.time()
     runner = Runner(config, Path(out_dir), progress=progress)
@@ -428,9 +427,7 @@ def run_experiment(
             base = results.get(base_name)
             change = comparison = None
             if base is not None and base is not res:
-                hits = [o.hit for o in res.outcomes if o.discovery]
-                base_hits = [o.hit for o in base.outcomes if o.discovery]
-                paired = paired_comparison(hits, base_hits, n_boot=nb, seed=seed)
+                paired = _paired(res, base, nb, seed)
                 change, comparison = paired.change.to_json(), paired.to_json()
             extras = {
                 **{k: v for k, v in res.extras.items() if k not in ("compression", "tokens")},
@@ -505,18 +502,21 @@ def _comparisons(
 ) -> list[dict[str, Any]]:
     """Paired comparisons with the rows named in ``compare_to``, each as read by the same
     reader (a row that was not read by this reader is left out)."""
-    from toolkit.stats import paired_comparison
-
     out = []
-    hits = [o.hit for o in res.outcomes if o.discovery]
     for other in spec.compare_to:
         base = by_reader.get((other, reader))
-        if base is None:
-            continue
-        base_hits = [o.hit for o in base.outcomes if o.discovery]
-        paired = paired_comparison(hits, base_hits, n_boot=n_boot, seed=seed)
-        out.append({"against": base.name, **paired.to_json()})
+        if base is not None:
+            out.append({"against": base.name, **_paired(res, base, n_boot, seed).to_json()})
     return out
+
+
+def _paired(res: Any, base: Any, n_boot: int, seed: int) -> Any:
+    """One row against another on the same episodes: hits on discovery targets, paired."""
+    from toolkit.stats import paired_comparison
+
+    hits = [o.hit for o in res.outcomes if o.discovery]
+    base_hits = [o.hit for o in base.outcomes if o.discovery]
+    return paired_comparison(hits, base_hits, n_boot=n_boot, seed=seed)
 
 
 def _oracle(config: ExperimentConfig, spec: RowSpec) -> str | None:
