@@ -53,6 +53,9 @@ class EvalSpec(_Strict):
     """The history view at evaluation (None: the task set's ``max_history``)."""
     shifts: int = Field(10, ge=1)
     """Cyclic shifts an LLM reader averages over (position-fair scoring)."""
+    calibrate: Literal["none", "batch"] = "none"
+    """``batch``: an LLM reader's slot probabilities are divided by their mean over the
+    row's questions before picking (no extra forwards; see ``positions.batch_calibrate``)."""
     batch_size: int = Field(8, ge=1)
     free_text_tokens: int = Field(96, ge=8)
     """Budget of free-text (zero-shot) verbalizations; grammars bound the others."""
@@ -309,7 +312,7 @@ class Runner:
                 seed=self.config.seed,
                 batch_size=self.config.eval.batch_size,
                 domain=self.tasks.domain,
-                options=_reader_options(name, self.config.eval.shifts),
+                options=_reader_options(name, self.config.eval.shifts, self.config.eval.calibrate),
             )
         return self._reasoners[key]
 
@@ -466,6 +469,7 @@ def run_experiment(
             "max_history": tasks.meta.get("config", {}).get("max_history"),
             "window": runner.window,
             "shifts": config.eval.shifts,
+            "calibrate": config.eval.calibrate,
             "domain": tasks.domain,
         },
         "rows": rows,
@@ -482,7 +486,13 @@ def run_experiment(
             "the template verbalizer read by the same (untrained) reader, paired by example "
             "(paired bootstrap, exact McNemar p); a change over a baseline of 0 is undefined.",
             "LLM readers are position-fair: label log-probs averaged over "
-            f"{config.eval.shifts} cyclic shifts of each example's candidate order.",
+            f"{config.eval.shifts} cyclic shifts of each example's candidate order"
+            + (
+                ", then batch-calibrated (each shown slot's probability divided by its "
+                "mean over the row's questions; no target is read)."
+                if config.eval.calibrate == "batch"
+                else "."
+            ),
         ],
     }
     from toolkit.report import summary_lines, write_report

@@ -141,6 +141,11 @@ def evaluate_row(
         progress=progress,
         desc=name,
     )
+    if getattr(reasoner, "calibrate", "none") == "batch":  # over the whole row
+        from toolkit.reasoners.positions import batch_calibrate, position_stats
+
+        answers = batch_calibrate(answers)
+        reasoner.positions = position_stats(answers)
     valid = [bool(r["valid"]) for r in rows]
     outcomes = score(episodes, answers, valid)
     positions = reasoner.positions.summary() if hasattr(reasoner, "positions") else None
@@ -159,6 +164,8 @@ def evaluate_row(
         info["single_order_first_position_share"] = first_position_share(
             answers, "single_shown_position"
         )
+        if answers[0].meta.get("calibration"):
+            info["calibration"] = answers[0].meta["calibration"]
     info.update(extras or {})
     return summarize(name, outcomes, extras=info, n_boot=n_boot, seed=seed)
 

@@ -173,8 +173,8 @@ def _summary(results: dict[str, Any]) -> list[str]:
     data = results.get("data") or {}
     details = ", ".join(
         f"{k.replace('_', ' ')} {data[k]}"
-        for k in ("split", "max_history", "window", "shifts")
-        if k in data
+        for k in ("split", "max_history", "window", "shifts", "calibrate")
+        if k in data and data[k] != "none"
     )
     text = (
         f"Run on {results.get('machine') or 'an unknown machine'}, started "

@@ -82,7 +82,9 @@ class GRPOSettings(_Strict):
     ``batch_size * gradient_accumulation_steps / num_generations`` prompts."""
 
     num_generations: int = Field(4, ge=2)
-    max_steps: int = Field(100, ge=1)
+    max_steps: int = Field(100, ge=0)
+    """Optimizer steps; ``0`` trains no GRPO: the warm-started model is the result (a
+    warm-start-only row, e.g. to check that SFT reached its teacher)."""
     learning_rate: float = Field(1e-5, gt=0)
     lr_scheduler_type: str = "constant"
     warmup_steps: int = Field(0, ge=0)
@@ -201,6 +203,16 @@ class _StageConfig(_Strict):
     warm_start_options: dict[str, Any] = Field(default_factory=dict)
     """Settings of the warm start (``heuristic``: ``trainers.sft.SFTSettings`` fields)."""
     merge: bool = False
+
+    @model_validator(mode="after")
+    def _something_to_train(self) -> _StageConfig:
+        if self.grpo.max_steps == 0 and self.warm_start is None:
+            raise ValueError(
+                "grpo.max_steps: 0 trains nothing without a warm_start (set warm_start, "
+                "or max_steps >= 1)"
+            )
+        return self
+
     """Save the final model merged (a plain model folder) instead of a LoRA adapter."""
 
 

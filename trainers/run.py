@@ -194,6 +194,12 @@ def build_trainer(
 def save_final(trainer: Any, tokenizer: Any, plan: StagePlan, final_dir: Path) -> None:
     """The adapter (``adapter_config.json`` naming its base) or, with ``merge``, the merged
     model; plus the tokenizer and ``vtk.json``. Written atomically."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    save_model(model, tokenizer, plan, final_dir, trainer.state.global_step)
+
+
+def save_model(model: Any, tokenizer: Any, plan: StagePlan, final_dir: Path, step: int) -> None:
+    """``save_final`` for a model in hand (a trained one, or a warm start alone, step 0)."""
     import json
 
     from peft import PeftModel
@@ -201,7 +207,6 @@ def save_final(trainer: Any, tokenizer: Any, plan: StagePlan, final_dir: Path) -
     from toolkit.io import atomic_dir, write_json
 
     config = plan.config
-    model = trainer.accelerator.unwrap_model(trainer.model)
     is_peft = isinstance(model, PeftModel)
     with atomic_dir(final_dir) as tmp:
         # a warm start changed the base weights: an adapter alone would load on the
@@ -222,7 +227,7 @@ def save_final(trainer: Any, tokenizer: Any, plan: StagePlan, final_dir: Path) -
                 "base_model": model_reference(config.model.path),
                 "merged": not is_peft or config.merge or config.warm_start is not None,
                 "logprobs": config.logprobs,
-                "global_step": trainer.state.global_step,
+                "global_step": step,
                 **plan.meta,
             },
         )
@@ -255,6 +260,10 @@ def run_stage(
         tokenizer.pad_token = tokenizer.eos_token
     # on resume too: the checkpoint's adapter was trained on the warm-started base
     model = apply_warm_start(config.warm_start, model, tokenizer, plan)
+    final = out / FINAL
+    if config.grpo.max_steps == 0:  # the warm start alone is the result
+        save_model(model, tokenizer, plan, final, 0)
+        return TrainResult(out, final, 0, out / METRICS)
     metrics = MetricsCallback(
         out / METRICS,
         tensorboard_dir=out / "tensorboard",
@@ -277,7 +286,6 @@ def run_stage(
             callbacks=[metrics, *shown, *callbacks],
         )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    final = out / FINAL
     save_final(trainer, tokenizer, plan, final)
     return TrainResult(out, final, trainer.state.global_step, out / METRICS, trainer)
 

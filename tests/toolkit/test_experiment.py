@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -25,14 +26,34 @@ def test_config_rejects_a_bad_stage_override():
 
 
 def test_shipped_presets_validate():
-    from toolkit.cli.demo import PRESET
+    from toolkit.cli.demo import FULL_PRESET, PRESET
     from toolkit.config import load_config
 
-    config = load_config(ExperimentConfig, PRESET)
-    names = {row.name for row in config.rows}
-    assert {"template", "zero-shot", "actions (trained)", "rewrite (trained)"} <= names
+    demo = load_config(ExperimentConfig, PRESET)
+    rows = {row.name: row for row in demo.rows}
+    # the demo's claim: RL alone from the untrained model, paired with that start
+    assert rows["actions (RL only)"].train == {} and demo.stage1.get("warm_start") is None
+    assert "zero-shot actions" in rows["actions (RL only)"].compare_to
+    assert demo.eval.limit >= 200
+    # its Stage 1 oracle is not the reader of the verdicts
+    assert demo.stage1["oracle"]["name"] != demo.eval.reasoners[0]
+    full = load_config(ExperimentConfig, FULL_PRESET)
+    assert set(rows) <= {row.name for row in full.rows}
+    assert {r.reasoner_train for r in full.rows} >= {"template", "verbalizer"}
     with pytest.raises(ConfigError):
         load_config(ExperimentConfig, PRESET, ["rows.0.bogus=1"])
+
+
+@pytest.mark.parametrize(
+    "path", sorted(str(p) for p in Path(__file__).parents[2].glob("examples/*/*.yaml"))
+)
+def test_example_experiments_validate(path):
+    from toolkit.config import load_config
+
+    text = Path(path).read_text(encoding="utf-8")
+    if "\nrows:" not in "\n" + text:
+        pytest.skip("not an experiment config")
+    load_config(ExperimentConfig, Path(path))
 
 
 @pytest.fixture(scope="module")

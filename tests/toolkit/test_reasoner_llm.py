@@ -76,3 +76,104 @@ def test_full_shifts_average_away_a_pure_slot_preference(tokenizer, catalog):
     (a,) = r10.answer_batch([ReasonerInput("x", cands, tuple(range(10)))])
     assert max(a.scores) - min(a.scores) < 1e-6  # every candidate got slot A once
     assert a.meta["single_shown_position"] == 0 and a.meta["shifts"] == 10
+
+
+def _biased_answers(n_questions=400, bias=3.0, signal=1.5, seed=0):
+    """Answers of a reader that prefers shown slot A by ``bias`` nats and the target
+    (candidate 0) by ``signal`` nats, under random candidate orders."""
+    import random
+
+    from toolkit.reasoners.base import Answer
+
+    rng = random.Random(seed)
+    answers = []
+    for _ in range(n_questions):
+        order = list(range(10))
+        rng.shuffle(order)
+        logits = torch.tensor(
+            [
+                bias * (slot == 0) + signal * (c == 0) + rng.gauss(0, 1)
+                for slot, c in enumerate(order)
+            ]
+        )
+        shown = torch.log_softmax(logits, -1).tolist()
+        scores = [0.0] * 10
+        for slot, c in enumerate(order):
+            scores[c] = shown[slot]
+        pick = max(range(10), key=scores.__getitem__)
+        meta = {
+            "order": order,
+            "shifts": 1,
+            "shift_scores": [scores],
+            "shown_position": order.index(pick),
+        }
+        answers.append(Answer(pick=pick, scores=scores, meta=meta))
+    return answers
+
+
+def test_batch_calibration_removes_a_slot_preference_and_keeps_the_content():
+    from toolkit.pipeline import first_position_share
+    from toolkit.reasoners.positions import batch_calibrate
+
+    answers = _biased_answers()
+    calibrated = batch_calibrate(answers)
+    before, after = first_position_share(answers), first_position_share(calibrated)
+    assert before > 0.6 and after < 0.2, (before, after)
+    hits = lambda xs: sum(a.pick == 0 for a in xs) / len(xs)  # noqa: E731
+    assert hits(calibrated) > hits(answers)
+    a = calibrated[0]
+    assert a.meta["uncalibrated_scores"] == answers[0].scores and a.meta["calibration"] == "batch"
+    assert a.raw == "ABCDEFGHIJ"[a.meta["shown_position"]]
+    # an unbiased reader is left (almost) as it was
+    fair = _biased_answers(bias=0.0)
+    same = sum(x.pick == y.pick for x, y in zip(fair, batch_calibrate(fair), strict=True))
+    assert same / len(fair) > 0.9
+
+
+def test_the_pipeline_calibrates_a_whole_row(tokenizer, catalog):
+    """Through ``evaluate_row``: a reader that only prefers slot A stops picking slot A
+    once calibrated, and the row's position statistics are those of the calibrated picks."""
+    from toolkit.episodes import build_episodes
+    from toolkit.pipeline import evaluate_row
+    from toolkit.records import History, Interaction
+    from toolkit.tasks import RerankExample
+
+    class SlotA(torch.nn.Module):
+        device = torch.device("cpu")
+
+        def forward(self, input_ids, logits_to_keep=1, **kw):
+            logits = torch.zeros(input_ids.shape[0], 1, len(tokenizer))
+            logits[:, :, tokenizer.encode("A", add_special_tokens=False)[0]] = 5.0
+            return type("O", (), {"logits": logits})()
+
+    from datetime import datetime
+
+    examples = [
+        RerankExample(
+            example_id=f"e{k}",
+            user_id=f"u{k}",
+            history=History(
+                user_id=f"u{k}",
+                interactions=(
+                    Interaction(item_id="1", event="watch", timestamp=datetime(2024, 1, 1)),
+                ),
+            ),
+            candidates=tuple(str(i) for i in range(10)),
+            target=str(k % 10),
+            discovery=True,
+            split="test",
+        )
+        for k in range(40)
+    ]
+    episodes = build_episodes(examples, window=10, seed=0)
+    rows = [{"text": "Movie 1", "valid": True} for _ in examples]
+    plain = evaluate_row("plain", episodes, rows, LLMReasoner(catalog, SlotA(), tokenizer))
+    assert plain.extras["first_position_share"] == 1.0
+    reader = LLMReasoner(catalog, SlotA(), tokenizer, calibrate="batch")
+    res = evaluate_row("calibrated", episodes, rows, reader)
+    assert res.extras["first_position_share"] < 0.3
+    assert res.extras["calibration"] == "batch"
+    assert res.extras["single_order_first_position_share"] == 1.0  # the raw order, kept
+    assert res.extras["positions"]["n"] == 40
+    with pytest.raises(ValueError, match="calibrate must be one of"):
+        LLMReasoner(catalog, SlotA(), tokenizer, calibrate="platt")

@@ -109,3 +109,45 @@ def test_warm_start_options_are_checked(plan, tokenizer):
         heuristic_warm_start(
             tiny_model(tokenizer), tokenizer, dataclasses.replace(plan, config=config)
         )
+
+
+def test_max_steps_zero_saves_the_warm_start_alone(plan, tokenizer):
+    """``grpo.max_steps: 0`` runs the warm start and saves it as the stage's final model
+    (no GRPO step), loadable like any trained verbalizer."""
+    import dataclasses
+
+    from transformers import AutoModelForCausalLM
+
+    from toolkit.models import tiny_model
+    from trainers.run import run_stage
+    from trainers.sft import heuristic_warm_start
+
+    options = {"max_steps": 1, "batch_size": 2, "learning_rate": 5e-2, "max_length": 512}
+    update = {
+        "warm_start": "heuristic",
+        "warm_start_options": options,
+        "grpo": plan.config.grpo.model_copy(update={"max_steps": 0}),
+        "output_dir": plan.config.output_dir.parent / "ws-only",
+    }
+    config = plan.config.model_copy(update=update)
+    ws_plan = dataclasses.replace(plan, config=config)
+    result = run_stage(ws_plan, model=tiny_model(tokenizer), tokenizer=tokenizer, progress=False)
+    assert result.global_step == 0 and result.trainer is None
+    meta = json.loads((result.final_dir / "vtk.json").read_text())
+    assert meta["global_step"] == 0 and meta["merged"] is True
+    saved = AutoModelForCausalLM.from_pretrained(result.final_dir)
+    expected = heuristic_warm_start(tiny_model(tokenizer), tokenizer, ws_plan)  # the cache
+    for (name, a), (_, b) in zip(
+        saved.state_dict().items(), expected.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    assert not (config.output_dir / "metrics.jsonl").exists()
+
+
+def test_max_steps_zero_needs_a_warm_start(tmp_path):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="trains nothing without a warm_start"):
+        VerbalizerTrainConfig(
+            data={"tasks": str(tmp_path)}, output_dir=tmp_path / "r", grpo={"max_steps": 0}
+        )

@@ -106,6 +106,7 @@ def llm_rows(
     verbalizations: Sequence[dict[str, Any]] = (),
     store: Any = None,
     shifts: int = DEFAULT_SHIFTS,
+    calibrate: str = "none",
     batch_size: int = 8,
     seed: int = 0,
     n_boot: int = 1000,
@@ -123,7 +124,11 @@ def llm_rows(
     settings = {"model": reasoner_model, "seed": seed, "batch_size": batch_size}
     built = {
         r: build_reasoner(
-            r, tasks.catalog, domain=tasks.domain, options=_reader_options(r, shifts), **settings
+            r,
+            tasks.catalog,
+            domain=tasks.domain,
+            options=_reader_options(r, shifts, calibrate),
+            **settings,
         )
         for r in reasoners
     }
@@ -165,14 +170,16 @@ def llm_rows(
     return rows
 
 
-def _reader_options(name: str, shifts: int) -> dict[str, Any]:
-    """Position-fair shifts reach the readers that take them (the LLM reader)."""
+def _reader_options(name: str, shifts: int, calibrate: str = "none") -> dict[str, Any]:
+    """Position-fair shifts and calibration reach the readers that take them (the LLM
+    reader)."""
     import inspect
 
     from toolkit.reasoners import get_reasoner
 
     params = inspect.signature(get_reasoner(name)).parameters
-    return {"shifts": shifts} if "shifts" in params else {}
+    wanted = {"shifts": shifts, "calibrate": calibrate}
+    return {k: v for k, v in wanted.items() if k in params}
 
 
 TABLE_EXTRAS = {
@@ -311,6 +318,13 @@ def _diagnose(
     help="Cyclic shifts of the candidates an LLM reader averages over (1: one order).",
 )
 @click.option(
+    "--calibrate",
+    type=click.Choice(["none", "batch"]),
+    default="none",
+    show_default=True,
+    help="batch: divide an LLM reader's slot probabilities by their mean over the row.",
+)
+@click.option(
     "--max-new-tokens",
     type=click.IntRange(min=1),
     help="Budget of free-text (zero-shot) verbalizations [default: the generator's].",
@@ -334,6 +348,7 @@ def command(
     limit: int | None,
     max_history: int,
     shifts: int,
+    calibrate: str,
     max_new_tokens: int | None,
     batch_size: int,
     seed: int,
@@ -394,6 +409,7 @@ def command(
             verbalizations=cached,
             store=store,
             shifts=shifts,
+            calibrate=calibrate,
             batch_size=batch_size,
             seed=seed,
             n_boot=n_boot,
@@ -429,6 +445,7 @@ def command(
             seed=seed,
             max_history=max_history,
             shifts=shifts,
+            calibrate=calibrate,
             policies=POLICIES,
         )
         write_json(out, doc)

@@ -65,8 +65,11 @@ class LLMReasoner(Reasoner):
     """A causal LM as the reasoner (the embedded SmolLM2 by default).
 
     ``shifts``: cyclic shifts per question (1: the single shown order; the number of
-    candidates: every candidate in every slot once). ``shuffle=False`` shows candidates in
-    the example's order when a question carries no order of its own."""
+    candidates: every candidate in every slot once). ``calibrate``: ``batch`` divides each
+    slot's probability by its mean over the evaluated questions before picking
+    (``positions.batch_calibrate``, applied by the evaluation pipeline over a whole row).
+    ``shuffle=False`` shows candidates in the example's order when a question carries no
+    order of its own."""
 
     name = "llm"
 
@@ -82,11 +85,18 @@ class LLMReasoner(Reasoner):
         batch_size: int = 4,
         shuffle: bool = True,
         shifts: int = 1,
+        calibrate: str = "none",
         seed: int = 0,
     ):
         super().__init__(catalog)
+        from toolkit.reasoners.positions import CALIBRATIONS
+
         if shifts < 1:
             raise ValueError(f"shifts must be at least 1, got {shifts}")
+        if calibrate not in CALIBRATIONS:
+            raise ValueError(
+                f"calibrate must be one of {', '.join(CALIBRATIONS)}, got {calibrate!r}"
+            )
         if model is None:
             from toolkit.models import load_model
 
@@ -102,6 +112,7 @@ class LLMReasoner(Reasoner):
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.shifts = shifts
+        self.calibrate = calibrate
         self.seed = seed
         self.positions = PositionStats()
 

@@ -184,3 +184,82 @@ class PositionStats:
     @property
     def flagged(self) -> bool:
         return bool(self.summary()["flagged"])
+
+
+CALIBRATIONS = ("none", "batch")
+
+
+def batch_calibrate(answers: Sequence[Answer]) -> list[Answer]:
+    """Batch calibration of an LLM reader's label log-probs (Zhou et al., 2024): divide
+    each shown slot's probability by its mean over all answers and shifts, then pick.
+
+    Candidate orders are random per question, so a slot's mean probability over many
+    questions estimates the reader's preference for the slot itself, not for what sits
+    there; dividing it out removes that preference at no extra forward pass. It reads no
+    target. Answers need the LLM reader's ``meta`` (``order``, ``shifts``,
+    ``shift_scores``); questions are calibrated together per number of candidates. A
+    calibrated answer keeps its previous scores and pick in ``meta["uncalibrated_scores"]``
+    and ``meta["uncalibrated_shown_position"]``.
+
+    >>> def shown(p):  # one order [0, 1]: candidate i in slot i, probabilities p
+    ...     lp = [math.log(x) for x in p]
+    ...     return Answer(0, lp, meta={"order": [0, 1], "shifts": 1, "shift_scores": [lp]})
+    >>> [a.pick for a in batch_calibrate([shown([0.6, 0.4]), shown([0.9, 0.1])])]
+    [1, 0]
+
+    Both questions favour slot 0 (75% on average); the first favours it less than usual,
+    so its pick moves to the candidate in slot 1.
+    """
+    import dataclasses
+
+    from toolkit.reasoners.llm import cyclic_shifts
+    from toolkit.tasks import LABELS
+
+    def shift_orders(a: Answer) -> list[tuple[int, ...]]:
+        return cyclic_shifts(a.meta["order"], a.meta["shifts"])
+
+    # slot prior per number of candidates: mean probability of each shown slot
+    sums: dict[int, list[float]] = {}
+    counts: dict[int, int] = {}
+    answers = list(answers)
+    todo = [a for a in answers if "shift_scores" in a.meta]
+    for a in todo:
+        n = len(a.scores)
+        acc = sums.setdefault(n, [0.0] * n)
+        for order, scores in zip(shift_orders(a), a.meta["shift_scores"], strict=True):
+            for slot, original in enumerate(order):
+                acc[slot] += math.exp(scores[original])
+            counts[n] = counts.get(n, 0) + 1
+    log_prior = {n: [math.log(s / counts[n]) for s in acc] for n, acc in sums.items()}
+    out = []
+    for a in answers:
+        if "shift_scores" not in a.meta:
+            out.append(a)
+            continue
+        n = len(a.scores)
+        prior = log_prior[n]
+        calibrated = [0.0] * n
+        orders = shift_orders(a)
+        for order, scores in zip(orders, a.meta["shift_scores"], strict=True):
+            for slot, original in enumerate(order):
+                calibrated[original] += (scores[original] - prior[slot]) / len(orders)
+        pick = max(range(n), key=calibrated.__getitem__)
+        shown = list(a.meta["order"]).index(pick)
+        meta = {
+            **a.meta,
+            "uncalibrated_scores": list(a.scores),
+            "uncalibrated_shown_position": a.meta.get("shown_position"),
+            "shown_position": shown,
+            "calibration": "batch",
+        }
+        out.append(
+            dataclasses.replace(a, pick=pick, scores=calibrated, raw=LABELS[shown], meta=meta)
+        )
+    return out
+
+
+def position_stats(answers: Iterable[Answer]) -> PositionStats:
+    """``PositionStats`` of these answers' picks."""
+    stats = PositionStats()
+    stats.extend(answers)
+    return stats
