@@ -390,9 +390,32 @@ CURVE_PANELS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
 no run logged is left out (noise/signal only exist on sources that flag them)."""
 
 
+def smoothing_window(n_points: int) -> int:
+    """Trailing-mean window of a training curve: none below 10 steps, else about a sixth.
+
+    >>> [smoothing_window(n) for n in (2, 9, 10, 30, 300)]
+    [1, 1, 3, 5, 25]
+    """
+    return 1 if n_points < 10 else min(25, max(3, n_points // 6))
+
+
+def moving_mean(values: list[float], k: int) -> list[float]:
+    """Trailing mean over the last ``k`` values (fewer at the start); NaN values skipped.
+
+    >>> moving_mean([1.0, 3.0, 5.0, float("nan"), 7.0], 2)
+    [1.0, 2.0, 4.0, 5.0, 7.0]
+    """
+    out = []
+    for i in range(len(values)):
+        window = [v for v in values[max(0, i - k + 1) : i + 1] if v == v]
+        out.append(sum(window) / len(window) if window else float("nan"))
+    return out
+
+
 def plot_training(training: list[dict[str, Any]] | None, path: Path) -> Path | None:
     """One row of panels per stage: reward (solid) and oracle accuracy (dashed), the
-    compression ratio, and the share of noise and of signal interactions dropped, per step."""
+    compression ratio, and the share of noise and of signal interactions dropped, per step
+    (from 10 steps on, each curve faint with its trailing mean drawn over it)."""
     runs = [t for t in training or [] if t.get("curve")]
     if not runs:
         return None
@@ -427,13 +450,15 @@ def plot_training(training: list[dict[str, Any]] | None, path: Path) -> Path | N
                     pts = [p for p in run["curve"] if p.get(key) is not None]
                     if not pts:
                         continue
-                    (line,) = ax.plot(
-                        [p["step"] for p in pts],
-                        [_nan(p[key]) for p in pts],
-                        style,
-                        color=color,
-                        label=f"{run['name']} {label}" if len(keys) > 1 else run["name"],
-                    )
+                    steps = [p["step"] for p in pts]
+                    values = [_nan(p[key]) for p in pts]
+                    name = f"{run['name']} {label}" if len(keys) > 1 else run["name"]
+                    k = smoothing_window(len(pts))
+                    if k > 1:  # a step reads few prompts: the raw curve faint, its mean bold
+                        (line,) = ax.plot(steps, values, style, color=color, alpha=0.25)
+                        color = line.get_color()
+                        values, name = moving_mean(values, k), f"{name} (mean of {k})"
+                    (line,) = ax.plot(steps, values, style, color=color, label=name)
                     color = line.get_color()
             ax.set(title=f"{stage}: {title}", xlabel="step", ylabel=title)
             ax.legend(fontsize="x-small")

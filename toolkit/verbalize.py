@@ -275,7 +275,7 @@ def verbalize_examples(
     has another key and is recomputed, never reused. With ``out_path`` new rows are appended
     batch by batch (without ``resume`` the file is started afresh); with ``store`` each
     new row is also put there."""
-    from tqdm.auto import tqdm
+    from toolkit.progress import Bar
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -302,8 +302,7 @@ def verbalize_examples(
     if store is not None:
         found.update(store.get_many(k for k in wanted if k not in found))
     todo = [ex for ex in shown if keys[ex.example_id] not in found]
-    bar = tqdm(total=len(todo), desc=verbalizer.name, unit="ex", disable=not progress)
-    try:
+    with Bar(len(todo), verbalizer.name, enabled=progress) as bar:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
             histories = [ex.history for ex in chunk]
@@ -320,6 +319,4 @@ def verbalize_examples(
                     store.put(row["key"], row)
             found.update((r["key"], r) for r in rows)
             bar.update(len(chunk))
-    finally:
-        bar.close()
     return [dict(found[keys[ex.example_id]], example_id=ex.example_id) for ex in shown]

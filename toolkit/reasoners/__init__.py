@@ -63,7 +63,7 @@ def answer_contexts(
 ) -> list[Answer]:
     """The reasoner's ``Answer`` for each (context, example candidates), in batches;
     ``orders`` (one per example: an episode's) fixes the candidate order shown."""
-    from tqdm.auto import tqdm
+    from toolkit.progress import Bar
 
     orders = [None] * len(examples) if orders is None else orders
     inputs = [
@@ -71,7 +71,7 @@ def answer_contexts(
         for c, ex, order in zip(contexts, examples, orders, strict=True)
     ]
     answers: list[Answer] = []
-    with tqdm(total=len(inputs), desc=desc, unit="ex", disable=not progress) as bar:
+    with Bar(len(inputs), desc, enabled=progress) as bar:
         for start in range(0, len(inputs), batch_size):
             answers += reasoner.answer_batch(inputs[start : start + batch_size])
             bar.update(min(batch_size, len(inputs) - start))

@@ -1,0 +1,83 @@
+"""vtk's progress display for long loops (verbalizing, answering).
+
+On a terminal: a rich bar with the count, the rate and the time left, removed when done.
+Elsewhere (a background run writing to a log file): one plain line each time another
+tenth is done, so the log shows where a run is without a line per batch.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+
+class Bar:
+    """``with Bar(total, "actions") as bar: ... bar.update(n)``; silent when
+    ``enabled`` is false or there is nothing to do."""
+
+    def __init__(
+        self, total: int, desc: str, *, unit: str = "ex", enabled: bool = True,
+        stream: TextIO | None = None,
+    ):  # fmt: skip
+        self.total = total
+        self.desc = desc
+        self.unit = unit
+        self.enabled = enabled and total > 0
+        self.stream = stream
+        self.done = 0
+        self._rich: Any = None
+        self._task: Any = None
+        self._next_line = 0.1
+        self._start = time.monotonic()
+
+    def __enter__(self) -> Bar:
+        if not self.enabled:
+            return self
+        from rich.console import Console
+
+        console = Console(file=self.stream or sys.stderr)
+        if console.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._rich = Progress(
+                f"[bold]{self.desc}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            )
+            self._task = self._rich.add_task(self.desc, total=self.total)
+            self._rich.start()
+        return self
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if not self.enabled:
+            return
+        if self._rich is not None:
+            self._rich.update(self._task, completed=self.done)
+        elif self.done / self.total >= self._next_line or self.done >= self.total:
+            elapsed = time.monotonic() - self._start
+            rate = elapsed / self.done if self.done else 0.0
+            print(
+                f"{self.desc}: {self.done}/{self.total} {self.unit} "
+                f"({elapsed:.0f} s, {rate:.2f} s/{self.unit})",
+                file=self.stream or sys.stderr,
+                flush=True,
+            )
+            while self._next_line <= self.done / self.total:
+                self._next_line += 0.1
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._rich is not None:
+            self._rich.stop()
+            self._rich = None
