@@ -44,6 +44,26 @@ def test_demo_takes_the_same_overrides(vtk, tmp_path):
     assert_error(result, "columns", "takes no such option")
 
 
+@pytest.mark.parametrize(("flags", "preset", "out"), [((), "synthetic_demo.yaml", "runs/demo"),
+    (("--full",), "synthetic_demo_full.yaml", "runs/demo-full")])  # fmt: skip
+def test_demo_runs_its_preset(vtk, monkeypatch, flags, preset, out):
+    import toolkit.cli.experiment as experiment
+
+    seen = {}
+
+    def run(config, path, out_dir, quiet):
+        seen.update(config=config, path=path, out=out_dir)
+        return {"summary": ["(summary)"]}
+
+    monkeypatch.setattr(experiment, "run", run)
+    result = vtk("demo", *flags, "eval.limit=3")
+    assert result.code == 0, result.err
+    assert seen["path"].name == preset and str(seen["out"]) == out
+    assert seen["config"].eval.limit == 3
+    assert f"{len(seen['config'].rows)} configurations" in result.out
+    assert "(summary)" in result.out and "min" in result.out and "(wall time)" in result.out
+
+
 @pytest.mark.parametrize(
     ("content", "parts"),
     [
