@@ -12,6 +12,19 @@ import time
 from typing import Any, TextIO
 
 
+def rate(done: int, seconds: float, unit: str = "ex") -> str:
+    """Seconds per unit when slow, units per second when fast.
+
+    >>> rate(10, 25.0), rate(500, 0.5), rate(0, 1.0)
+    ('2.50 s/ex', '1000 ex/s', '-')
+    """
+    if done <= 0:
+        return "-"
+    if seconds >= done:
+        return f"{seconds / done:.2f} s/{unit}"
+    return f"{done / max(seconds, 1e-9):.0f} {unit}/s"
+
+
 class Bar:
     """``with Bar(total, "actions") as bar: ... bar.update(n)``; silent when
     ``enabled`` is false or there is nothing to do."""
@@ -67,10 +80,9 @@ class Bar:
             self._rich.update(self._task, completed=self.done)
         elif self.done / self.total >= self._next_line or self.done >= self.total:
             elapsed = time.monotonic() - self._start
-            rate = elapsed / self.done if self.done else 0.0
             print(
-                f"{self.desc}: {self.done}/{self.total} {self.unit} "
-                f"({elapsed:.0f} s, {rate:.2f} s/{self.unit})",
+                f"{self.desc}: {self.done}/{self.total} {self.unit} ({elapsed:.0f} s, "
+                f"{rate(self.done, elapsed, self.unit)})",
                 file=self.stream or sys.stderr,
                 flush=True,
             )
