@@ -422,7 +422,14 @@ def run_experiment(
             reasoner = runner.reasoner(r_name, r_model)
             name = spec.name if len(reasoners) == 1 else f"{spec.name} | {r_name}"
             res = evaluate_row(
-                name, eps, texts, reasoner, batch_size=config.eval.batch_size, n_boot=nb, seed=seed
+                name,
+                eps,
+                texts,
+                reasoner,
+                batch_size=config.eval.batch_size,
+                n_boot=nb,
+                seed=seed,
+                progress=progress and r_name == "llm",  # the other readers take seconds
             )
             results[name] = res
             by_reader[(spec.name, r_name)] = res
