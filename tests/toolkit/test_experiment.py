@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -42,18 +41,6 @@ def test_shipped_presets_validate():
     assert {r.reasoner_train for r in full.rows} >= {"template", "verbalizer"}
     with pytest.raises(ConfigError):
         load_config(ExperimentConfig, PRESET, ["rows.0.bogus=1"])
-
-
-@pytest.mark.parametrize(
-    "path", sorted(str(p) for p in Path(__file__).parents[2].glob("examples/*/*.yaml"))
-)
-def test_example_experiments_validate(path):
-    from toolkit.config import load_config
-
-    text = Path(path).read_text(encoding="utf-8")
-    if "\nrows:" not in "\n" + text:
-        pytest.skip("not an experiment config")
-    load_config(ExperimentConfig, Path(path))
 
 
 @pytest.fixture(scope="module")
