@@ -375,7 +375,73 @@ def run_experiment(
     samples: dict[str, list[str]] = {}
     labels: dict[str, str] = {}
     nb, seed = config.eval.n_boot, config.seed
+
+    def snapshot(done: int) -> dict[str, Any]:
+        """The results of the configurations run so far, written as the report
+        (marked partial until every configuration has run)."""
+        from toolkit.report import write_report
+
+        examples = [
+            {
+                "example_id": e.example_id,
+                "raw": runner.verbalize("template", None)[k]["text"],
+                "outputs": {label: texts[k] for label, texts in samples.items()},
+            }
+            for k, e in enumerate(ex[: config.eval.examples])
+        ]
+        out = {
+            "name": config.name,
+            "partial": done < len(config.rows),
+            "config_path": config_path,
+            "machine": machine(),
+            "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+            "wall_s": time.time() - started,
+            "data": {
+                "source": config.data.source,
+                "split": config.eval.split,
+                "n_eval": len(ex),
+                "max_history": tasks.meta.get("config", {}).get("max_history"),
+                "window": runner.window,
+                "shifts": config.eval.shifts,
+                "calibrate": config.eval.calibrate,
+                "domain": tasks.domain,
+            },
+            "rows": rows,
+            "training": runner.training,
+            "compression": compression,
+            "examples": examples,
+            "strategies": strategy,
+            "policies": POLICIES,
+            "notes": [
+                f"Every number comes from this run on {len(ex)} {config.eval.split} examples, "
+                f"each verbalizer shown the last {runner.window} interactions; intervals are "
+                "95% bootstrap intervals over examples.",
+                "Relative change (ratio of means) compares Recall@1 on discovery targets with "
+                "the template verbalizer read by the same (untrained) reader, paired by example "
+                "(paired bootstrap, exact McNemar p); a change over a baseline of 0 is undefined.",
+                "LLM readers are position-fair: label log-probs averaged over "
+                f"{config.eval.shifts} cyclic shifts of each example's candidate order"
+                + (
+                    ", then batch-calibrated (each shown slot's probability divided by its "
+                    "mean over the row's questions; no target is read)."
+                    if config.eval.calibrate == "batch"
+                    else "."
+                ),
+            ],
+        }
+        if out["partial"]:
+            out["notes"].insert(
+                0,
+                f"Partial report: {done} of {len(config.rows)} configurations have run; "
+                "the run is still going or was stopped (run it again with the same --out "
+                "to resume: finished training runs and verbalizations are reused).",
+            )
+        out["report"] = str(write_report(out, Path(out_dir)))
+        return out
+
     for i, spec in enumerate(config.rows, 1):
+        if i > 1:  # what has run so far is readable while the rest runs
+            snapshot(i - 1)
         runner.say(f"row {i}/{len(config.rows)}: {spec.name}")
         t0 = time.time()
         if spec.scorer is not None:
@@ -455,56 +521,9 @@ def run_experiment(
             row["comparison"] = comparison
             row["comparisons"] = _comparisons(spec, res, r_name, by_reader, nb, seed)
             rows.append(row)
-    examples = [
-        {
-            "example_id": e.example_id,
-            "raw": runner.verbalize("template", None)[k]["text"],
-            "outputs": {label: texts[k] for label, texts in samples.items()},
-        }
-        for k, e in enumerate(ex[: config.eval.examples])
-    ]
-    out = {
-        "name": config.name,
-        "config_path": config_path,
-        "machine": machine(),
-        "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
-        "wall_s": time.time() - started,
-        "data": {
-            "source": config.data.source,
-            "split": config.eval.split,
-            "n_eval": len(ex),
-            "max_history": tasks.meta.get("config", {}).get("max_history"),
-            "window": runner.window,
-            "shifts": config.eval.shifts,
-            "calibrate": config.eval.calibrate,
-            "domain": tasks.domain,
-        },
-        "rows": rows,
-        "training": runner.training,
-        "compression": compression,
-        "examples": examples,
-        "strategies": strategy,
-        "policies": POLICIES,
-        "notes": [
-            f"Every number comes from this run on {len(ex)} {config.eval.split} examples, "
-            f"each verbalizer shown the last {runner.window} interactions; intervals are "
-            "95% bootstrap intervals over examples.",
-            "Relative change (ratio of means) compares Recall@1 on discovery targets with "
-            "the template verbalizer read by the same (untrained) reader, paired by example "
-            "(paired bootstrap, exact McNemar p); a change over a baseline of 0 is undefined.",
-            "LLM readers are position-fair: label log-probs averaged over "
-            f"{config.eval.shifts} cyclic shifts of each example's candidate order"
-            + (
-                ", then batch-calibrated (each shown slot's probability divided by its "
-                "mean over the row's questions; no target is read)."
-                if config.eval.calibrate == "batch"
-                else "."
-            ),
-        ],
-    }
-    from toolkit.report import summary_lines, write_report
+    out = snapshot(len(config.rows))
+    from toolkit.report import summary_lines
 
-    out["report"] = str(write_report(out, Path(out_dir)))
     out["summary"] = summary_lines(out, Path(out["report"]))
     return out
 

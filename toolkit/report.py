@@ -189,7 +189,10 @@ def _summary(results: dict[str, Any]) -> list[str]:
     policies = results.get("policies") or {}
     if policies:
         text += " Policies: " + "; ".join(f"{k}: {v}" for k, v in policies.items()) + "."
-    return [f"# Experiment report: {results.get('name') or 'unnamed'}", "", text, ""]
+    head = [f"# Experiment report: {results.get('name') or 'unnamed'}", ""]
+    if results.get("partial"):
+        head += [f"**Partial report**: {results['notes'][0]}", ""]
+    return [*head, text, ""]
 
 
 def _row_cells(row: dict[str, Any]) -> list[str]:

@@ -203,3 +203,37 @@ def test_compare_to_pairs_only_rows_read_by_the_same_reader():
     assert cell["against"] == "start | bm25" and cell["diff"]["value"] == 0.5
     # the other row was never read by the embedding reader: no cell, not a cross-reader one
     assert _comparisons(spec, mine, "embedding", by_reader, n_boot=50, seed=0) == []
+
+
+def test_a_report_is_written_after_every_row(tmp_path, monkeypatch):
+    """A long run can be read (and stopped) mid-way: before each row the rows so far are
+    written as a report marked partial; the last one is complete."""
+    import toolkit.report as report
+
+    written = []
+    real = report.write_report
+
+    def spy(results, out_dir):
+        written.append((results["partial"], len(results["rows"])))
+        return real(results, out_dir)
+
+    monkeypatch.setattr(report, "write_report", spy)
+    config = ExperimentConfig.model_validate(
+        {
+            "data": {
+                "source": "synthetic",
+                "options": {"n_users": 20, "history_length": [8, 10]},
+                "tasks": {"max_history": 8, "train_per_user": 1},
+            },
+            "eval": {"limit": 10, "reasoners": ["bm25"], "n_boot": 50},
+            "rows": [
+                {"name": "popularity", "table": "context", "scorer": "popularity"},
+                {"name": "template", "verbalizer": "template"},
+                {"name": "heuristic actions", "table": "ours", "verbalizer": "heuristic_actions"},
+            ],
+        }
+    )
+    out = run_experiment(config, tmp_path / "run", progress=False)
+    assert written == [(True, 1), (True, 2), (False, 3)]
+    assert out["partial"] is False
+    assert "Partial report" not in (tmp_path / "run" / "report.md").read_text()
