@@ -191,7 +191,7 @@ def _summary(results: dict[str, Any]) -> list[str]:
         text += " Policies: " + "; ".join(f"{k}: {v}" for k, v in policies.items()) + "."
     head = [f"# Experiment report: {results.get('name') or 'unnamed'}", ""]
     if results.get("partial"):
-        head += [f"**Partial report**: {results['notes'][0]}", ""]
+        head += [f"**{results['notes'][0]}**", ""]
     return [*head, text, ""]
 
 
