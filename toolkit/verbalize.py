@@ -222,8 +222,27 @@ def verbalizer_identity(verbalizer: Verbalizer) -> dict[str, Any]:
         },
         "weights": None if model is None else model_fingerprint(model)[:16],
         "decoding": None if params is None else dataclasses.asdict(params),
-        "tokenizer": getattr(tokenizer, "name_or_path", None),
+        "tokenizer": tokenizer_identity(tokenizer),
     }
+
+
+def tokenizer_identity(tokenizer: Any) -> str | None:
+    """What a tokenizer counts and renders with, not where it was loaded from: a hash of its
+    vocabulary and chat template (a copied or moved model folder keeps its cache entries);
+    a counter without a vocabulary is named by its class."""
+    import hashlib
+    import json
+
+    if tokenizer is None:
+        return None
+    get_vocab = getattr(tokenizer, "get_vocab", None)
+    if get_vocab is None:
+        return f"{type(tokenizer).__module__}.{type(tokenizer).__qualname__}"
+    spec = {
+        "vocab": sorted(get_vocab().items()),
+        "chat_template": getattr(tokenizer, "chat_template", None),
+    }
+    return hashlib.sha256(json.dumps(spec, default=str).encode()).hexdigest()[:16]
 
 
 def row_key(

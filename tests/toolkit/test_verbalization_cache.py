@@ -99,3 +99,20 @@ def test_key_changes_with_every_part(tasks_dir, tokenizer):
     assert key != verbalization_key(verbalizer, example.history.last(5), tasks.catalog, "w1")
     verbalizer.params = SamplingParams(temperature=0, max_new_tokens=7)
     assert key != verbalization_key(verbalizer, history, tasks.catalog, "w1")
+
+
+def test_tokenizer_identity_follows_content_not_folder(tokenizer, tmp_path):
+    """A model folder copied elsewhere keeps its cache entries; another vocabulary does not."""
+    from transformers import AutoTokenizer
+
+    from toolkit.verbalize import tokenizer_identity
+
+    tokenizer.save_pretrained(tmp_path / "a")
+    tokenizer.save_pretrained(tmp_path / "b")
+    a = AutoTokenizer.from_pretrained(tmp_path / "a")
+    b = AutoTokenizer.from_pretrained(tmp_path / "b")
+    assert a.name_or_path != b.name_or_path
+    assert tokenizer_identity(a) == tokenizer_identity(b) == tokenizer_identity(tokenizer)
+    b.add_tokens(["<vtk-extra>"])
+    assert tokenizer_identity(b) != tokenizer_identity(a)
+    assert tokenizer_identity(None) is None
