@@ -2,10 +2,11 @@
 
 ``run_experiment(config, out_dir)`` prepares the tasks, trains each distinct Stage 1 and
 Stage 2 configuration once (a finished run found in ``out_dir/runs`` is reused, so an
-interrupted experiment resumes), verbalizes the evaluation split once per verbalizer,
-asks every reasoner, and hands the rows to ``toolkit.report.write_report``. Settings are
-chosen on the validation split by the user; the experiment only ever *reports* on the
-split named in ``eval.split``, it tunes nothing.
+interrupted experiment resumes), verbalizes the evaluation split once per verbalizer
+(content-cached under ``out_dir/cache``), asks every reasoner (an LLM reader's answers are
+cached there too, so a resumed row re-reads nothing), and hands the rows to
+``toolkit.report.write_report``. Settings are chosen on the validation split by the user;
+the experiment only ever *reports* on the split named in ``eval.split``, it tunes nothing.
 """
 
 from __future__ import annotations
@@ -496,6 +497,7 @@ def run_experiment(
                 n_boot=nb,
                 seed=seed,
                 progress=progress and r_name == "llm",  # the other readers take seconds
+                store=runner.store,  # an LLM reader's answers survive a resume
             )
             results[name] = res
             by_reader[(spec.name, r_name)] = res

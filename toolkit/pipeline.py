@@ -68,8 +68,10 @@ def ask(
     batch_size: int = 8,
     progress: bool = False,
     desc: str = "reasoner",
+    store: Any = None,
 ) -> list[Answer]:
-    """The reader's answer to each (context, episode), candidates in the episode's order."""
+    """The reader's answer to each (context, episode), candidates in the episode's order;
+    with a ``store`` an LLM reader's answers are content-cached (``answer_contexts``)."""
     from toolkit.reasoners import answer_contexts
 
     return answer_contexts(
@@ -80,6 +82,7 @@ def ask(
         progress=progress,
         desc=desc,
         orders=[ep.order for ep in episodes],
+        store=store,
     )
 
 
@@ -127,12 +130,12 @@ def evaluate_row(
     seed: int = 0,
     progress: bool = False,
     extras: dict[str, Any] | None = None,
+    store: Any = None,
 ) -> EvalResult:
-    """Ask, score and summarize one (verbalization rows, reader) pair."""
-    from toolkit.reasoners.positions import PositionStats
+    """Ask, score and summarize one (verbalization rows, reader) pair; ``store`` caches an
+    LLM reader's answers (raw, before calibration) by content."""
+    from toolkit.reasoners.positions import batch_calibrate, position_stats
 
-    if hasattr(reasoner, "positions"):
-        reasoner.positions = PositionStats()  # this row's picks only
     answers = ask(
         reasoner,
         episodes,
@@ -140,11 +143,11 @@ def evaluate_row(
         batch_size=batch_size,
         progress=progress,
         desc=name,
+        store=store,
     )
     if getattr(reasoner, "calibrate", "none") == "batch":  # over the whole row
-        from toolkit.reasoners.positions import batch_calibrate, position_stats
-
         answers = batch_calibrate(answers)
+    if hasattr(reasoner, "positions"):  # this row's picks only, cached ones included
         reasoner.positions = position_stats(answers)
     valid = [bool(r["valid"]) for r in rows]
     outcomes = score(episodes, answers, valid)

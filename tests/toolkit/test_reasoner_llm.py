@@ -133,10 +133,9 @@ def test_batch_calibration_removes_a_slot_preference_and_keeps_the_content():
 def test_the_pipeline_calibrates_a_whole_row(tokenizer, catalog):
     """Through ``evaluate_row``: a reader that only prefers slot A stops picking slot A
     once calibrated, and the row's position statistics are those of the calibrated picks."""
+    from tests.toolkit.reader_examples import one_watch_examples
     from toolkit.episodes import build_episodes
     from toolkit.pipeline import evaluate_row
-    from toolkit.records import History, Interaction
-    from toolkit.tasks import RerankExample
 
     class SlotA(torch.nn.Module):
         device = torch.device("cpu")
@@ -146,25 +145,7 @@ def test_the_pipeline_calibrates_a_whole_row(tokenizer, catalog):
             logits[:, :, tokenizer.encode("A", add_special_tokens=False)[0]] = 5.0
             return type("O", (), {"logits": logits})()
 
-    from datetime import datetime
-
-    examples = [
-        RerankExample(
-            example_id=f"e{k}",
-            user_id=f"u{k}",
-            history=History(
-                user_id=f"u{k}",
-                interactions=(
-                    Interaction(item_id="1", event="watch", timestamp=datetime(2024, 1, 1)),
-                ),
-            ),
-            candidates=tuple(str(i) for i in range(10)),
-            target=str(k % 10),
-            discovery=True,
-            split="test",
-        )
-        for k in range(40)
-    ]
+    examples = one_watch_examples(40)
     episodes = build_episodes(examples, window=10, seed=0)
     rows = [{"text": "Movie 1", "valid": True} for _ in examples]
     plain = evaluate_row("plain", episodes, rows, LLMReasoner(catalog, SlotA(), tokenizer))

@@ -159,6 +159,7 @@ def llm_rows(
                 n_boot=n_boot,
                 seed=seed,
                 progress=progress,
+                store=store,
             )
             positions = row.extras["positions"] or {}
             row.extras.update(
@@ -287,7 +288,7 @@ def _diagnose(
     "--cache",
     "cache_dir",
     type=click.Path(path_type=Path),
-    help="A content-keyed verbalization cache folder (read and filled).",
+    help="A content-keyed cache folder (verbalizations, LLM-reader answers; read and filled).",
 )
 @click.option(
     "--baseline",

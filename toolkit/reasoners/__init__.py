@@ -60,9 +60,16 @@ def answer_contexts(
     progress: bool = False,
     desc: str = "reasoner",
     orders: Sequence[tuple[int, ...] | None] | None = None,
+    store: Any = None,
 ) -> list[Answer]:
     """The reasoner's ``Answer`` for each (context, example candidates), in batches;
-    ``orders`` (one per example: an episode's) fixes the candidate order shown."""
+    ``orders`` (one per example: an episode's) fixes the candidate order shown.
+
+    With a ``store`` (``toolkit.cache.ContentStore``) and a reader that names its identity
+    (``Reasoner.cache_identity``: the LLM reader), each answer is keyed on that identity and
+    the question as the reader sees it, served from the store when present and put there as
+    soon as it is computed: an interrupted row resumes, a re-run re-reads nothing. Fresh and
+    stored answers go through the same JSON form, so a row scores the same either way."""
     from toolkit.progress import Bar
 
     orders = [None] * len(examples) if orders is None else orders
@@ -70,12 +77,32 @@ def answer_contexts(
         ReasonerInput(c, ex.candidates, order)
         for c, ex, order in zip(contexts, examples, orders, strict=True)
     ]
-    answers: list[Answer] = []
+    identity = reasoner.cache_identity() if store is not None else None
+    keys: list[str | None] = [None] * len(inputs)
+    found: dict[int, Answer] = {}
+    if identity is not None:
+        from toolkit.cache import content_key
+
+        keys = [
+            content_key(kind="answer", reader=identity, question=reasoner.question_text(inp))
+            for inp in inputs
+        ]
+        stored = store.get_many(k for k in keys if k is not None)
+        found = {i: Answer.from_json(stored[k]) for i, k in enumerate(keys) if k in stored}
+    todo = [i for i in range(len(inputs)) if i not in found]
     with Bar(len(inputs), desc, enabled=progress) as bar:
-        for start in range(0, len(inputs), batch_size):
-            answers += reasoner.answer_batch(inputs[start : start + batch_size])
-            bar.update(min(batch_size, len(inputs) - start))
-    return answers
+        bar.update(len(found))
+        for start in range(0, len(todo), batch_size):
+            idx = todo[start : start + batch_size]
+            fresh = reasoner.answer_batch([inputs[i] for i in idx])
+            for i, answer in zip(idx, fresh, strict=True):
+                if keys[i] is not None:
+                    value = answer.to_json()
+                    store.put(keys[i], value)
+                    answer = Answer.from_json(value)
+                found[i] = answer
+            bar.update(len(idx))
+    return [found[i] for i in range(len(inputs))]
 
 
 __all__ = [

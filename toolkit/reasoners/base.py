@@ -51,6 +51,25 @@ class Answer:
     def valid(self) -> bool:
         return self.pick is not None
 
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able copy (the answer cache's stored value)."""
+        import json
+
+        return json.loads(
+            json.dumps(
+                {"pick": self.pick, "scores": self.scores, "raw": self.raw, "meta": self.meta}
+            )
+        )
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Answer:
+        return cls(
+            pick=value["pick"],
+            scores=list(value["scores"]),
+            raw=value.get("raw", ""),
+            meta=dict(value.get("meta") or {}),
+        )
+
 
 class Reasoner(ABC):
     name: ClassVar[str]
@@ -64,6 +83,20 @@ class Reasoner(ABC):
 
     def answer(self, inp: ReasonerInput) -> Answer:
         return self.answer_batch([inp])[0]
+
+    def cache_identity(self) -> dict[str, Any] | None:
+        """What, besides the question, decides this reader's answers (its weights, its
+        scoring settings), for the answer cache; None (the default): answers are not cached
+        (readers that take seconds, or whose weights cannot be fingerprinted)."""
+        return None
+
+    def question_text(self, inp: ReasonerInput) -> str:
+        """The question as the reader sees it (the cache keys an answer on it): by default
+        the context, the candidates and the order shown."""
+        from toolkit.cache import canonical_json
+
+        order = inp.shown_order(getattr(self, "seed", 0))
+        return canonical_json([inp.context, list(inp.candidates), list(order)])
 
 
 REASONERS: Registry[type[Reasoner]] = Registry("reasoner", group="vtk.reasoners")

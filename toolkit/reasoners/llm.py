@@ -256,6 +256,25 @@ class LLMReasoner(Reasoner):
     def stats(self) -> dict[str, Any]:
         return self.positions.summary()
 
+    def cache_identity(self) -> dict[str, Any]:
+        """The weights as loaded now (a trained adapter is a different reader), the tokenizer
+        and the number of shifts; calibration is applied over a row after the cache."""
+        from toolkit.cache import model_fingerprint
+        from toolkit.verbalize import tokenizer_identity
+
+        return {
+            "reader": self.name,
+            "weights": model_fingerprint(self.model),
+            "tokenizer": tokenizer_identity(self.tokenizer),
+            "shifts": self.shifts,
+        }
+
+    def question_text(self, inp: ReasonerInput) -> str:
+        """The chat prompt in the shown order: context, catalog text, template and order."""
+        from toolkit.reasoners.positions import present
+
+        return self.chat(present(inp, self._order(inp)))
+
 
 def _repeat_cache(cache: Any, n: int) -> Any:
     """A copy of a batch-1 key/value cache repeated ``n`` times (the original is kept)."""
