@@ -1,8 +1,9 @@
-"""vtk's progress display for long loops (verbalizing, answering).
+"""vtk's progress display for long loops (verbalizing, answering, training steps).
 
 On a terminal: a rich bar with the count, the rate and the time left, removed when done.
 Elsewhere (a background run writing to a log file): one plain line each time another
-tenth is done, so the log shows where a run is without a line per batch.
+tenth is done, so the log shows where a run is without a line per batch (``lines=False``
+when the caller prints its own lines, as a training stage does per log step).
 """
 
 from __future__ import annotations
@@ -27,21 +28,25 @@ def rate(done: int, seconds: float, unit: str = "ex") -> str:
 
 class Bar:
     """``with Bar(total, "actions") as bar: ... bar.update(n)``; silent when
-    ``enabled`` is false or there is nothing to do."""
+    ``enabled`` is false or there is nothing to do. ``done``: work finished before (a
+    resumed run); ``echo`` prints a line above the bar (or plainly, off a terminal)."""
 
     def __init__(
         self, total: int, desc: str, *, unit: str = "ex", enabled: bool = True,
-        stream: TextIO | None = None,
+        stream: TextIO | None = None, done: int = 0, lines: bool = True,
     ):  # fmt: skip
         self.total = total
         self.desc = desc
         self.unit = unit
         self.enabled = enabled and total > 0
         self.stream = stream
-        self.done = 0
+        self.lines = lines
+        self.done = done
         self._rich: Any = None
         self._task: Any = None
         self._next_line = 0.1
+        while total > 0 and self._next_line <= done / total:
+            self._next_line += 0.1
         self._start = time.monotonic()
 
     def __enter__(self) -> Bar:
@@ -68,9 +73,19 @@ class Bar:
                 console=console,
                 transient=True,
             )
-            self._task = self._rich.add_task(self.desc, total=self.total)
+            self._task = self._rich.add_task(self.desc, total=self.total, completed=self.done)
             self._rich.start()
         return self
+
+    def set(self, done: int) -> None:
+        """Move to ``done`` units finished."""
+        self.update(done - self.done)
+
+    def echo(self, line: str) -> None:
+        if self._rich is not None:
+            self._rich.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, file=self.stream or sys.stderr, flush=True)
 
     def update(self, n: int) -> None:
         self.done += n
@@ -78,6 +93,8 @@ class Bar:
             return
         if self._rich is not None:
             self._rich.update(self._task, completed=self.done)
+        elif not self.lines:
+            return
         elif self.done / self.total >= self._next_line or self.done >= self.total:
             elapsed = time.monotonic() - self._start
             print(

@@ -69,49 +69,6 @@ def quiet_trainer(trainer: Any) -> None:
     trainer.remove_callback(ProgressCallback)
 
 
-class StageBar:
-    """A rich progress bar (steps, ETA) on a terminal; nothing elsewhere."""
-
-    def __init__(self, label: str, stream: TextIO | None = None):
-        self.label = label
-        self.progress: Any = None
-        self.task: Any = None
-        self.stream = stream
-
-    def start(self, total: int, done: int = 0) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        console = Console(file=self.stream or sys.stderr)
-        if not console.is_terminal or self.progress is not None:
-            return
-        self.progress = Progress(
-            f"[bold]{self.label}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        )
-        self.task = self.progress.add_task(self.label, total=total, completed=done)
-        self.progress.start()
-
-    def update(self, done: int) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, completed=done)
-
-    def echo(self, line: str) -> None:
-        if self.progress is not None:
-            self.progress.console.print(line, markup=False, highlight=False)
-        else:
-            print(line, file=self.stream or sys.stderr)
-
-    def stop(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-
-
 class StageProgress(TrainerCallback):
     """The terminal view of one training stage: the bar, one line per log step, and a
     closing line with the stage's last numbers and wall time."""
@@ -123,19 +80,31 @@ class StageProgress(TrainerCallback):
         *,
         stream: TextIO | None = None,
     ):
+        from toolkit.progress import Bar
+
         self.label = label
         self.summary = summary
-        self.bar = StageBar(label, stream)
+        self.stream = stream
+        self.bar = Bar(0, label, unit="step", stream=stream, enabled=False)
         self.last: dict[str, Any] = {}
         self._start = time.time()
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        from toolkit.progress import Bar
+
         self._start = time.time()
-        if state.is_world_process_zero:
-            self.bar.start(state.max_steps, state.global_step)
+        self.bar = Bar(
+            state.max_steps,
+            self.label,
+            unit="step",
+            stream=self.stream,
+            done=state.global_step,
+            lines=False,  # on_log prints a line per log step
+            enabled=state.is_world_process_zero,
+        ).__enter__()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
-        self.bar.update(state.global_step)
+        self.bar.set(state.global_step)
 
     def on_log(
         self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any
@@ -149,7 +118,7 @@ class StageProgress(TrainerCallback):
         self.bar.echo(f"{self.label}: {line}")
 
     def on_train_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
-        self.bar.stop()
+        self.bar.__exit__(None, None, None)
         if state.is_world_process_zero:
             numbers = progress_line(state.global_step, state.max_steps, self.last, self.summary)
             numbers = numbers.split("  ", 1)[1] if "  " in numbers else ""

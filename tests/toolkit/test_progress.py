@@ -35,3 +35,18 @@ def test_silent_when_disabled_or_empty():
     with Bar(0, "y", stream=out) as bar:
         pass
     assert out.getvalue() == "" and bar.done == 0
+
+
+def test_a_resumed_count_starts_where_it_was_and_lines_can_be_left_to_the_caller():
+    out = io.StringIO()
+    with Bar(10, "reasoner", stream=out, done=6) as bar:
+        bar.update(1)
+    assert [line.split(" (")[0] for line in out.getvalue().splitlines()] == [
+        "reasoner: 7/10 ex"  # the tenths before 6 were done before the resume
+    ]
+    out = io.StringIO()
+    with Bar(4, "verbalizer", unit="step", stream=out, lines=False) as bar:
+        bar.set(3)
+        bar.echo("verbalizer: step 3/4  reward 0.500")
+        bar.set(4)
+    assert out.getvalue().splitlines() == ["verbalizer: step 3/4  reward 0.500"]
