@@ -33,30 +33,23 @@ BASELINES = ("random", "popularity", "cooccurrence")
 FREE_TEXT_TOKENS = 96
 
 
-def reader_identity(name: str, reasoner: Any, shifts: int) -> dict[str, Any]:
-    from toolkit.cache import model_fingerprint, text_hash
-
-    ident: dict[str, Any] = {"reader": name}
-    if hasattr(reasoner, "model"):
-        ident["weights"] = model_fingerprint(reasoner.model)[:16]
-        ident["prompt"] = text_hash(reasoner.template.render(context="", candidates=[]))
-        ident["shifts"] = shifts
+def reader_identity(name: str, reasoner: Any) -> dict[str, Any]:
+    """The LLM reader's own cache identity (``Reasoner.cache_identity``); the cheap readers,
+    which the library does not cache, are named by their settings here."""
+    ident = reasoner.cache_identity()
+    if ident is not None:
+        return ident
+    ident = {"reader": name}
     for attr in ("unit", "recency", "item_fields", "stopwords"):
         if hasattr(reasoner, attr):
             ident[attr] = getattr(reasoner, attr)
     return ident
 
 
-def answer_key(ident: dict[str, Any], vrow: dict[str, Any], episode: Any) -> str:
-    from toolkit.cache import content_key
+def question(vrow: dict[str, Any], episode: Any) -> Any:
+    from toolkit.reasoners.base import ReasonerInput
 
-    return content_key(
-        kind="answer",
-        verbalization=vrow["key"],
-        candidates=list(episode.example.candidates),
-        order=list(episode.order),
-        **ident,
-    )
+    return ReasonerInput(vrow["text"], episode.example.candidates, episode.order)
 
 
 def build_reader(name: str, tasks: Any, shifts: int) -> Any:
@@ -80,8 +73,6 @@ def answers_for(
     log: Any,
 ) -> dict[str, dict[str, Any]]:
     """Cached answers by key; with ``compute`` the missing ones are asked and stored."""
-    from toolkit.reasoners.base import ReasonerInput
-
     found = store.get_many(keys)
     if not compute:
         return found
@@ -89,12 +80,9 @@ def answers_for(
     start = time.time()
     for done, s in enumerate(range(0, len(todo), chunk)):
         idx = todo[s : s + chunk]
-        inputs = [
-            ReasonerInput(vrows[i]["text"], episodes[i].example.candidates, episodes[i].order)
-            for i in idx
-        ]
+        inputs = [question(vrows[i], episodes[i]) for i in idx]
         for i, a in zip(idx, reasoner.answer_batch(inputs), strict=True):
-            value = {"pick": a.pick, "scores": a.scores, "meta": a.meta}
+            value = a.to_json()
             store.put(keys[i], value)
             found[keys[i]] = value
         if done % 5 == 0:
@@ -105,7 +93,7 @@ def answers_for(
 def to_answer(value: dict[str, Any]) -> Any:
     from toolkit.reasoners.base import Answer
 
-    return Answer(pick=value["pick"], scores=value["scores"], meta=value["meta"])
+    return Answer.from_json(value)
 
 
 def subset_answer(value: dict[str, Any], k: int) -> Any:
@@ -144,6 +132,7 @@ def main() -> int:
     from toolkit.cache import ContentStore
     from toolkit.episodes import build_episodes
     from toolkit.pipeline import first_position_share, score, verbalize
+    from toolkit.reasoners import answer_key
     from toolkit.tasks import TaskSet
     from toolkit.verbalize import build_verbalizer
 
@@ -196,14 +185,17 @@ def main() -> int:
     answers: dict[tuple[str, str], list[dict[str, Any] | None]] = {}
     block = args.block if compute else len(episodes)
     built = {r: build_reader(r, tasks, args.shifts) for r in readers}
-    idents = {r: reader_identity(r, built[r], args.shifts) for r in readers}
+    idents = {r: reader_identity(r, built[r]) for r in readers}
     for lo in range(0, len(episodes), max(block, 1)):  # example-major: n grows for every row
         span = range(lo, min(lo + block, len(episodes)))
         for rname in readers:
             for vname in verbalizers:
                 rows = vrows[vname]
                 ok = [i for i in span if rows[i] is not None]
-                keys = [answer_key(idents[rname], rows[i], episodes[i]) for i in ok]
+                keys = [
+                    answer_key(idents[rname], built[rname], question(rows[i], episodes[i]))
+                    for i in ok
+                ]
                 t0 = time.time()
                 found = answers_for(
                     store,

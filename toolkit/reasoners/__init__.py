@@ -51,6 +51,13 @@ def build_reasoner(
     return cls(catalog, **{**kwargs, **(options or {})})
 
 
+def answer_key(identity: dict[str, Any], reasoner: Reasoner, inp: ReasonerInput) -> str:
+    """The cache key of one answer: the reader's identity and the question as it sees it."""
+    from toolkit.cache import content_key
+
+    return content_key(kind="answer", reader=identity, question=reasoner.question_text(inp))
+
+
 def answer_contexts(
     reasoner: Reasoner,
     examples: Sequence[RerankExample],
@@ -81,12 +88,7 @@ def answer_contexts(
     keys: list[str | None] = [None] * len(inputs)
     found: dict[int, Answer] = {}
     if identity is not None:
-        from toolkit.cache import content_key
-
-        keys = [
-            content_key(kind="answer", reader=identity, question=reasoner.question_text(inp))
-            for inp in inputs
-        ]
+        keys = [answer_key(identity, reasoner, inp) for inp in inputs]
         stored = store.get_many(k for k in keys if k is not None)
         found = {i: Answer.from_json(stored[k]) for i, k in enumerate(keys) if k in stored}
     todo = [i for i in range(len(inputs)) if i not in found]
@@ -111,6 +113,7 @@ __all__ = [
     "Reasoner",
     "ReasonerInput",
     "answer_contexts",
+    "answer_key",
     "build_reasoner",
     "get_reasoner",
     "load_builtins",
