@@ -45,8 +45,7 @@ class Bar:
         self._rich: Any = None
         self._task: Any = None
         self._next_line = 0.1
-        while total > 0 and self._next_line <= done / total:
-            self._next_line += 0.1
+        self._pass_printed_tenths()
         self._start = time.monotonic()
 
     def __enter__(self) -> Bar:
@@ -103,8 +102,12 @@ class Bar:
                 file=self.stream or sys.stderr,
                 flush=True,
             )
-            while self._next_line <= self.done / self.total:
-                self._next_line += 0.1
+            self._pass_printed_tenths()
+
+    def _pass_printed_tenths(self) -> None:
+        """Move the next plain line past the tenths already done."""
+        while self.total > 0 and self._next_line <= self.done / self.total:
+            self._next_line += 0.1
 
     def __exit__(self, *exc: Any) -> None:
         if self._rich is not None:

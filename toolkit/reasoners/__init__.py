@@ -88,9 +88,10 @@ def answer_contexts(
     keys: list[str | None] = [None] * len(inputs)
     found: dict[int, Answer] = {}
     if identity is not None:
-        keys = [answer_key(identity, reasoner, inp) for inp in inputs]
-        stored = store.get_many(k for k in keys if k is not None)
-        found = {i: Answer.from_json(stored[k]) for i, k in enumerate(keys) if k in stored}
+        named = [answer_key(identity, reasoner, inp) for inp in inputs]
+        stored = store.get_many(named)
+        found = {i: Answer.from_json(stored[k]) for i, k in enumerate(named) if k in stored}
+        keys = list(named)
     todo = [i for i in range(len(inputs)) if i not in found]
     with Bar(len(inputs), desc, enabled=progress) as bar:
         bar.update(len(found))
