@@ -17,7 +17,7 @@ from typing import Any
 
 from grammars.base import GRAMMARS, Grammar, GrammarError
 
-_BUILTINS = ("action_plan", "rewrite", "choice", "clinical")
+_BUILTINS = ("action_plan", "numbered_plan", "rewrite", "choice", "clinical")
 
 
 def _file_loaders() -> dict[str, Callable[[Path], Grammar]]:

@@ -7,7 +7,7 @@ gives); the ``actions`` prompt must show the codes (``codes``, or every code wri
 from __future__ import annotations
 
 PROVIDED: dict[str, frozenset[str]] = {
-    "actions": frozenset({"lines", "n", "codes"}),
+    "actions": frozenset({"lines", "n", "codes", "numbered"}),
     "reasoner": frozenset({"context", "candidates"}),
     "rewrite": frozenset({"history", "schema_hint"}),
     "zero_shot": frozenset({"history"}),

@@ -27,6 +27,7 @@ from toolkit.verbalizers.base import LLMVerbalizer, Verbalization, Verbalizer
 
 ROLE_OF: dict[str, str] = {
     "actions": "plan",
+    "numbered_actions": "plan",
     "heuristic_actions": "plan",
     "rewrite": "rewrite",
     "heuristic_rewrite": "rewrite",
@@ -69,6 +70,8 @@ def grammar_of(verbalizer: Verbalizer) -> str | None:
     role = _role_of(verbalizer)
     if role is None:
         return None
+    if hasattr(verbalizer, "grammar_name"):  # a verbalizer that picks its own format
+        return verbalizer.grammar_name()
     return get_domain(getattr(verbalizer, "domain", "streaming")).grammar(role)
 
 

@@ -29,7 +29,11 @@ from toolkit.cache import model_fingerprint  # the weights hash, shared with the
 from toolkit.errors import ConfigError
 from trainers.warm_start import WARM_STARTS
 
-HEURISTIC_FOR = {"actions": "heuristic_actions", "rewrite": "heuristic_rewrite"}
+HEURISTIC_FOR = {
+    "actions": "heuristic_actions",
+    "numbered_actions": "heuristic_actions",
+    "rewrite": "heuristic_rewrite",
+}
 """Which rule-based verbalizer gives the targets for a policy."""
 
 
@@ -65,12 +69,13 @@ def heuristic_targets(plan: Any) -> list[dict[str, Any]]:
     rows = []
     for row in plan.rows:
         ex = reward.examples[row["example_id"]]
+        target = heuristic.target(ex.history, reward.catalog)
+        if hasattr(policy, "plan_text"):  # the rules' codes in the policy's own plan format
+            target = policy.plan_text(json.loads(target))
         rows.append(
             {
                 "prompt": [{"role": "user", "content": row["prompt"]}],
-                "completion": [
-                    {"role": "assistant", "content": heuristic.target(ex.history, reward.catalog)}
-                ],
+                "completion": [{"role": "assistant", "content": target}],
             }
         )
     return rows

@@ -80,6 +80,43 @@ def test_action_plan_empty_history():
     assert get_grammar("action_plan").validate("[]", ctx(n_interactions=0)) == []
 
 
+# numbered_plan
+
+
+def test_numbered_plan_fixes_the_keys_in_order_and_takes_the_domains_codes():
+    from actions.domains import get_domain
+
+    constraint = get_grammar("numbered_plan").constraint(ctx(n_interactions=3))
+    schema = json.loads(constraint.spec)
+    assert list(schema["properties"]) == ["1", "2", "3"]  # listed order, not sorted ("10" < "2")
+    assert schema["required"] == ["1", "2", "3"] and schema["additionalProperties"] is False
+    assert schema["properties"]["2"]["enum"] == sorted(get_domain("streaming").codes)
+    longest = max(len(c) for c in get_domain("streaming").codes) + 2
+    assert constraint.max_tokens == 2 + 3 * (3 + 1 + longest) + 2 + 1  # braces, "k":v, commas, EOS
+    keys = list(
+        json.loads(get_grammar("numbered_plan").constraint(ctx(n_interactions=12)).spec)[
+            "properties"
+        ]
+    )
+    assert keys[9:] == ["10", "11", "12"]
+
+
+def test_numbered_plan_validation_names_the_missing_unknown_and_misordered():
+    grammar = get_grammar("numbered_plan")
+    assert grammar.validate('{"1":"keep","2":"drop"}', ctx(n_interactions=2)) == []
+    assert grammar.validate('{"1":"keep"}', ctx(n_interactions=2)) != []
+    assert grammar.validate('{"1":"keep","2":"zap"}', ctx(n_interactions=2))[0].path == '$["2"]'
+    assert grammar.validate('{"1":"keep","2":"drop","3":"keep"}', ctx(n_interactions=2)) != []
+    swapped = grammar.validate('{"2":"keep","1":"drop"}', ctx(n_interactions=2))
+    assert [str(i) for i in swapped] == [
+        "$: the plan's keys must be the line numbers 1..2 in order"
+    ]
+    assert grammar.validate('{"1":"keep","2":"drop","3":"keep"}') == []  # no context: any length
+    assert grammar.validate('["keep"]', ctx(n_interactions=1))[0].message.startswith(
+        "expected type"
+    )
+
+
 def test_heuristic_plan_target_validates():
     """The warm-start target another module writes (``json.dumps`` with spaces) is valid."""
     assert (

@@ -18,6 +18,7 @@ VARIABLES = {
         "lines": ["2024-03-01, Heat (1995), Preview", "2024-03-02, Kolya (1996), Play"],
         "n": 2,
         "codes": get_domain("streaming").describe(),
+        "numbered": False,
     },
     "rewrite": {
         "history": "20240302, Saturday, 9 PM, ID: k, Kolya (1996), Play",
@@ -67,6 +68,15 @@ def test_actions_prompt_numbers_the_lines():
         "Codes:\nkeep: k\n\n"
         "1. x\n2. y\n3. z\n\n"
         "Answer with a JSON array of exactly 3 codes, in line order."
+    )
+
+
+def test_numbered_actions_prompt_asks_for_line_numbers():
+    text = load_prompt("actions", "default").render(
+        lines=["x", "y"], n=2, codes="keep: k", numbered=True
+    )
+    assert text.endswith(
+        "1. x\n2. y\n\nAnswer with a JSON object mapping each line number, 1 to 2, to its code."
     )
 
 

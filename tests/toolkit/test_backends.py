@@ -336,7 +336,7 @@ def test_bad_arguments(gen, tiny_lm, tokenizer):
 BUILTIN_TITLES = ["Heat", "Kolya", "Amélie", 'Say "Anything" (1989)']
 
 
-@pytest.mark.parametrize("name", ["action_plan", "rewrite", "choice"])
+@pytest.mark.parametrize("name", ["action_plan", "numbered_plan", "rewrite", "choice"])
 def test_builtin_grammars_decode_and_validate(gen, name):
     grammars = pytest.importorskip("grammars")
     ctx = grammars.GrammarContext(

@@ -147,13 +147,18 @@ def test_corrupt_middle_line_raises_input_error(tmp_path):
         read_rows(out)
 
 
-def test_llm_verbalizer_rows_keep_the_raw_output(tasks, tokenizer, tiny_lm, tmp_path):
+@pytest.mark.parametrize(
+    ("name", "grammar"), [("actions", "action_plan"), ("numbered_actions", "numbered_plan")]
+)
+def test_llm_verbalizer_rows_keep_the_raw_output(
+    tasks, tokenizer, tiny_lm, tmp_path, name, grammar
+):
     from toolkit.backends.base import SamplingParams
     from toolkit.backends.transformers_backend import TransformersGenerator
-    from toolkit.verbalizers.actions import ActionsVerbalizer
+    from toolkit.verbalizers import get_verbalizer
 
     generator = TransformersGenerator(tiny_lm, tokenizer, batch_size=4)
-    verbalizer = ActionsVerbalizer(
+    verbalizer = get_verbalizer(name)(
         generator, tokenizer=tokenizer, params=SamplingParams(temperature=0.0, seed=0)
     )
     out = tmp_path / "a.jsonl"
@@ -167,7 +172,23 @@ def test_llm_verbalizer_rows_keep_the_raw_output(tasks, tokenizer, tiny_lm, tmp_
         progress=False,
     )
     for row in rows:
-        assert row["grammar"] == "action_plan" and isinstance(row["output"], str)
+        assert row["grammar"] == grammar and isinstance(row["output"], str)
         assert len(json.loads(row["output"])) == row["context"]["n_interactions"]
+        assert len(row["meta"]["codes"]) == row["context"]["n_interactions"]
         assert "output" not in row["meta"]
-    assert main(["validate", "--grammar", "action_plan", str(out), "--quiet"]) == 0
+    assert main(["validate", "--grammar", grammar, str(out), "--quiet"]) == 0
+
+
+def test_numbered_and_array_plans_of_the_same_codes_give_the_same_text(tasks, tokenizer):
+    from grammars.numbered_plan import numbered_text
+    from toolkit.verbalizers.actions import plan_to_verbalization
+    from toolkit.verbalizers.heuristic import heuristic_codes
+
+    for ex in tasks.split("test")[:4]:
+        codes = heuristic_codes(ex.history, tasks.domain, catalog=tasks.catalog)
+        array = plan_to_verbalization(json.dumps(codes), ex.history, tasks.catalog, tasks.domain)
+        keyed = plan_to_verbalization(numbered_text(codes), ex.history, tasks.catalog, tasks.domain)
+        assert keyed.valid and keyed.text == array.text and keyed.meta["codes"] == codes
+    two = ex.history.model_copy(update={"interactions": ex.history.interactions[:2]})
+    swapped = plan_to_verbalization('{"2":"keep","1":"keep"}', two, tasks.catalog, tasks.domain)
+    assert not swapped.valid and "line numbers" in swapped.meta["error"]

@@ -46,6 +46,29 @@ def test_targets_are_valid_action_plans(plan):
         assert row["prompt"][0]["content"] == src["prompt"]
 
 
+def test_numbered_policy_gets_the_same_codes_under_line_numbers(plan, tokenizer):
+    import copy
+    from dataclasses import replace
+
+    from grammars import get_grammar
+    from grammars.base import GrammarContext
+    from grammars.numbered_plan import numbered_codes
+    from toolkit.verbalizers.actions import NumberedActionsVerbalizer
+    from trainers.sft import heuristic_targets
+
+    policy = NumberedActionsVerbalizer(None, tokenizer=tokenizer, domain="streaming")
+    reward = copy.copy(plan.reward)
+    reward.policy = policy
+    numbered = replace(plan, reward=reward)
+    for array, keyed, src in zip(
+        heuristic_targets(plan), heuristic_targets(numbered), plan.rows, strict=True
+    ):
+        n = len(plan.reward.examples[src["example_id"]].history)
+        target = keyed["completion"][0]["content"]
+        assert get_grammar("numbered_plan").validate(target, GrammarContext(n_interactions=n)) == []
+        assert numbered_codes(json.loads(target)) == json.loads(array["completion"][0]["content"])
+
+
 def test_sft_moves_weights_and_returns_a_plain_model(plan, tokenizer):
     from peft import PeftModel
 

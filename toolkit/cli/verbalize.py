@@ -12,6 +12,7 @@ VERBALIZER_NAMES = (
     "template",
     "zero_shot",
     "actions",
+    "numbered_actions",
     "rewrite",
     "heuristic_actions",
     "heuristic_rewrite",

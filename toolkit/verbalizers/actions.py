@@ -1,9 +1,12 @@
-"""The actions verbalizer: the LLM picks one code per interaction, the executor writes text.
+"""The actions verbalizers: the LLM picks one code per interaction, the executor writes text.
 
 The LLM sees the history as numbered compact lines and answers a JSON array of exactly n
-codes from the domain's action set (the ``action_plan`` grammar); ``actions.execute``
-turns the plan into text deterministically. A plan that cannot run (only possible
-without the grammar) gives the template text with ``valid=False``.
+codes from the domain's action set (``actions``: the domain's ``plan`` grammar, by default
+``action_plan``) or a JSON object of line number -> code (``numbered_actions``: the
+``numbered_plan`` grammar, whose keys the sampler writes, so each code follows its
+line's number); ``actions.execute`` turns the plan into text deterministically. A plan
+that cannot run (only possible without the grammar) gives the template text with
+``valid=False``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ def compact_lines(history: History, catalog: Catalog, domain: str) -> list[str]:
 @VERBALIZERS.register("actions")
 class ActionsVerbalizer(LLMVerbalizer):
     name = "actions"
+    numbered = False
+    """The plan's format: a JSON array (False) or line number -> code (``numbered_plan``)."""
 
     def prompt(self, history: History, catalog: Catalog) -> str:
         from actions import get_domain
@@ -37,32 +42,62 @@ class ActionsVerbalizer(LLMVerbalizer):
             lines=compact_lines(history, catalog, self.domain),
             n=len(history),
             codes=get_domain(self.domain).describe(),
+            numbered=self.numbered,
         )
 
-    def constraint(self, history: History, catalog: Catalog) -> Any:
+    def grammar_name(self) -> str:
+        """The grammar of this verbalizer's plans in its domain."""
         from actions import get_domain
+
+        return "numbered_plan" if self.numbered else get_domain(self.domain).grammar("plan")
+
+    def constraint(self, history: History, catalog: Catalog) -> Any:
         from grammars import get_grammar
         from grammars.base import GrammarContext
 
         ctx = GrammarContext(n_interactions=len(history), domain=self.domain)
-        return get_grammar(get_domain(self.domain).grammar("plan")).constraint(ctx)
+        return get_grammar(self.grammar_name()).constraint(ctx)
 
     def decode(self, output: str, history: History, catalog: Catalog) -> Verbalization:
         return plan_to_verbalization(output, history, catalog, self.domain, self.tokenizer)
+
+    def plan_text(self, codes: list[str]) -> str:
+        """``codes`` written the way this verbalizer answers (a warm-start target)."""
+        from grammars.numbered_plan import numbered_text
+
+        return numbered_text(codes) if self.numbered else json.dumps(codes, separators=(",", ":"))
+
+
+@VERBALIZERS.register("numbered_actions")
+class NumberedActionsVerbalizer(ActionsVerbalizer):
+    """``actions`` with each code written under its line number (``numbered_plan``)."""
+
+    name = "numbered_actions"
+    numbered = True
+
+
+def plan_codes(value: Any) -> list[str]:
+    """The codes of a decoded plan: a JSON array, or a numbered object in line order."""
+    from grammars.numbered_plan import numbered_codes
+
+    if isinstance(value, dict):
+        return numbered_codes(value)
+    if not isinstance(value, list):
+        raise ValueError("the plan is not a JSON array")
+    return [str(c) for c in value]
 
 
 def plan_to_verbalization(
     output: str, history: History, catalog: Catalog, domain: str, tokenizer: Any = None
 ) -> Verbalization:
-    """Run a JSON plan of codes; an unusable plan falls back to the template, invalid."""
+    """Run a JSON plan of codes (an array or a numbered object); an unusable plan falls
+    back to the template, invalid."""
     from actions import ActionError, execute, program_from_codes
     from toolkit.verbalizers.template import TemplateVerbalizer
 
     try:
-        codes = json.loads(output)
-        if not isinstance(codes, list):
-            raise ValueError("the plan is not a JSON array")
-        program = program_from_codes([str(c) for c in codes], domain, n=len(history))
+        codes = plan_codes(json.loads(output))
+        program = program_from_codes(codes, domain, n=len(history))
         result = execute(program, history, catalog, domain, tokenizer=tokenizer)
     except (ValueError, ActionError) as exc:
         fallback = TemplateVerbalizer(tokenizer).verbalize(history, catalog)
