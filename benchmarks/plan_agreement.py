@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
+import sys
 from pathlib import Path
 
 
-def plan_codes(out: Path) -> dict[str, dict[str, list[str]]]:
-    """Verbalizer name -> example id -> the plan's codes, from ``out/cache``."""
+def cached_plans(out: Path) -> dict[str, dict[str, list[str]]]:
+    """Verbalizer name -> example id -> the plan's codes, from the store ``out/cache``."""
+    from toolkit.cache import ContentStore
+
     rows: dict[str, dict[str, list[str]]] = collections.defaultdict(dict)
-    for path in sorted((out / "cache").glob("*/*.json")):
-        value = json.loads(path.read_text()).get("value") or {}
+    for _, value in ContentStore(out / "cache").items():
         codes = (value.get("meta") or {}).get("codes")
         if value.get("grammar") and codes is not None:
             rows[value["verbalizer"]][value["example_id"]] = codes
@@ -49,8 +50,14 @@ def main() -> None:
     parser.add_argument("--student", required=True)
     parser.add_argument("--teacher", default="heuristic_actions")
     args = parser.parse_args()
-    rows = plan_codes(args.out)
+    if not (args.out / "cache").is_dir():
+        sys.exit(f"error: {args.out / 'cache'}: no experiment cache here (vtk experiment --out)")
+    rows = cached_plans(args.out)
     n, confusion = agreement(rows[args.teacher], rows[args.student])
+    if not n:
+        sys.exit(
+            f"error: {args.out / 'cache'}: no example has both {args.teacher} and {args.student}"
+        )
     lines = sum(confusion.values())
     same = sum(v for (t, s), v in confusion.items() if t == s)
     head = f"| {args.student} vs {args.teacher} | {n} plans | {lines} lines"

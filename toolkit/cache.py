@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,5 +140,19 @@ class ContentStore:
     def __contains__(self, key: str) -> bool:
         return self.get(key) is not None
 
+    def _files(self) -> list[Path]:
+        """The stored entries' files (not the temp files of a write under way)."""
+        return [f for f in sorted(self.path.glob("??/*.json")) if not f.name.startswith(".")]
+
+    def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every readable (key, value), in key order (files not named by a key skipped)."""
+        for file in self._files():
+            try:
+                value = self.get(file.stem)
+            except ValueError:  # not a content key: not one of ours
+                continue
+            if value is not None:
+                yield file.stem, value
+
     def __len__(self) -> int:
-        return sum(1 for f in self.path.glob("??/*.json") if not f.name.startswith("."))
+        return len(self._files())

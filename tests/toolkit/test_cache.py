@@ -59,6 +59,17 @@ def test_put_get_roundtrip_and_get_many(tmp_path):
         store.put(k1, ["not", "a", "dict"])
 
 
+def test_items_lists_the_entries_and_skips_temp_and_foreign_files(tmp_path):
+    store = ContentStore(tmp_path / "c")
+    keys = sorted(content_key(i=i) for i in range(3))
+    for i, key in enumerate(keys):
+        store.put(key, {"i": i})
+    (store.path / keys[0][:2] / ".tmp-half.json").write_text('{"key": ')  # a write under way
+    (store.path / "zz").mkdir()
+    (store.path / "zz" / "notes.json").write_text("{}")  # not named by a content key
+    assert list(store.items()) == [(k, {"i": i}) for i, k in enumerate(keys)]
+
+
 def test_fingerprints_tell_weights_apart(tmp_path):
     torch.manual_seed(0)
     a, b = torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)
