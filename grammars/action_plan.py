@@ -43,6 +43,17 @@ def plan_schema(codes: tuple[str, ...], n: int | None) -> dict[str, Any]:
     return schema
 
 
+def array_text(codes: list[str]) -> str:
+    """The compact JSON the grammar accepts for ``codes`` (a warm-start target).
+
+    >>> array_text(["keep", "drop"])
+    '["keep","drop"]'
+    """
+    import json
+
+    return json.dumps(codes, separators=(",", ":"))
+
+
 @GRAMMARS.register("action_plan")
 class ActionPlanGrammar(JsonSchemaGrammar):
     name = "action_plan"

@@ -63,9 +63,10 @@ class ActionsVerbalizer(LLMVerbalizer):
 
     def plan_text(self, codes: list[str]) -> str:
         """``codes`` written the way this verbalizer answers (a warm-start target)."""
+        from grammars.action_plan import array_text
         from grammars.numbered_plan import numbered_text
 
-        return numbered_text(codes) if self.numbered else json.dumps(codes, separators=(",", ":"))
+        return numbered_text(codes) if self.numbered else array_text(codes)
 
 
 @VERBALIZERS.register("numbered_actions")

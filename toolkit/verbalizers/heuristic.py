@@ -119,8 +119,9 @@ class HeuristicActionsVerbalizer(Verbalizer):
 
     def target(self, history: History, catalog: Catalog) -> str:
         """The plan as the JSON the ``action_plan`` grammar accepts (warm-start target)."""
-        codes = heuristic_codes(history, self.domain, catalog=catalog)
-        return json.dumps(codes, separators=(",", ":"))
+        from grammars.action_plan import array_text
+
+        return array_text(heuristic_codes(history, self.domain, catalog=catalog))
 
     def verbalize_batch(
         self, histories: Sequence[History], catalog: Catalog
