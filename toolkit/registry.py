@@ -99,7 +99,8 @@ class Registry(Generic[T]):
         return sorted(names)
 
     def __contains__(self, name: str) -> bool:
-        return name in self.names()
+        # a registered name answers at once; scanning the installed entry points costs ~8 ms
+        return name in self._items or name in self.names()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
