@@ -1,7 +1,7 @@
 """Re-measure the ML-100K table through the one pipeline, resumably: verbalizers x readers.
 
     python benchmarks/eval_bench.py TASKS --cache DIR [--verbalizers a,b] [--readers r,s]
-        [--limit N] [--shifts 10] [--report OUT.json]
+        [--limit N] [--shifts 10] [--shard I/N] [--archive FILE.jsonl.gz] [--report OUT.json]
 
 ``TASKS`` is a task folder (``vtk data prepare movielens-100k ...``). Every verbalization
 and every reader answer is put into a content-keyed store (``toolkit.cache``) as soon as it
@@ -13,6 +13,13 @@ claimed for more users than it has). Each verbalizer row is compared with the te
 row of the same reader and with popularity, paired over the same users (difference,
 ratio-of-means change, exact McNemar p). The LLM reader is asked under all 10 cyclic
 shifts; k = 1, 2, 5 are read from subsets of those shifts for the first-position table.
+
+The LLM rows cost ~8 s a question on 2 idle cores, more than one machine's life here, so:
+``--shard I/N`` makes N processes (one thread each) share the work on one cache, and
+``--archive`` carries the LLM answers between machines: the archive is loaded into the cache
+first and rewritten after every block (``ContentStore.export`` / ``load_archive``; entries
+are content-keyed, so an archive from other weights or another window is never used).
+``benchmarks/archive/ml100k_test_llm_answers.jsonl.gz`` is the committed one.
 """
 
 from __future__ import annotations
@@ -121,9 +128,21 @@ def main() -> int:
     parser.add_argument("--shifts", type=int, default=10)
     parser.add_argument("--chunk", type=int, default=8)
     parser.add_argument("--block", type=int, default=16, help="examples per round of rows")
+    parser.add_argument(
+        "--shard",
+        default="0/1",
+        help="I/N: compute only every N-th block, starting at block I (run N processes side by"
+        " side, one thread each, on one cache)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--report", type=Path, help="score what is cached; write JSON here")
+    parser.add_argument(
+        "--archive",
+        type=Path,
+        help="a gzipped archive of the cached LLM answers (ContentStore.export): loaded into"
+        " --cache first, rewritten after every block, so a run continues on another machine",
+    )
     parser.add_argument(
         "--cached-only", action="store_true", help="read only cached verbalizations (no LLM)"
     )
@@ -143,6 +162,8 @@ def main() -> int:
     examples = tasks.split("test")[: args.limit]
     episodes = build_episodes(examples, window=args.max_history, seed=args.seed)
     store = ContentStore(args.cache)
+    if args.archive is not None and args.archive.exists():
+        log(f"{args.archive}: {store.load_archive(args.archive)} entries new to {args.cache}")
     verbalizers = [v for v in args.verbalizers.split(",") if v]
     readers = [r for r in args.readers.split(",") if r]
     compute = args.report is None
@@ -186,7 +207,21 @@ def main() -> int:
     block = args.block if compute else len(episodes)
     built = {r: build_reader(r, tasks, args.shifts) for r in readers}
     idents = {r: reader_identity(r, built[r]) for r in readers}
-    for lo in range(0, len(episodes), max(block, 1)):  # example-major: n grows for every row
+    costly = [r for r in readers if built[r].cache_identity() is not None]  # the LLM reader
+    archived = [  # the answer keys of every example of the costly readers, for the archive
+        answer_key(idents[r], built[r], question(row, ep))
+        for r in costly
+        for v in verbalizers
+        for row, ep in zip(vrows[v], episodes, strict=True)
+        if row is not None
+    ]
+    shard, shards = (int(x) for x in args.shard.split("/"))
+    if not 0 <= shard < shards:
+        parser.error(f"--shard {args.shard}: need I/N with 0 <= I < N")
+    starts = list(range(0, len(episodes), max(block, 1)))
+    if compute:
+        starts = starts[shard::shards]
+    for lo in starts:  # example-major: n grows for every row
         span = range(lo, min(lo + block, len(episodes)))
         for rname in readers:
             for vname in verbalizers:
@@ -212,6 +247,8 @@ def main() -> int:
                     out[i] = found.get(k)
                 have = sum(a is not None for a in out)
                 log(f"{vname}+{rname}: {have}/{len(episodes)} answers ({time.time() - t0:.0f} s)")
+        if compute and args.archive is not None and archived:
+            log(f"{args.archive}: {store.export(args.archive, archived)} answers archived")
     if args.report is None:
         return 0
     doc = report(

@@ -156,3 +156,53 @@ class ContentStore:
 
     def __len__(self) -> int:
         return len(self._files())
+
+    def export(self, file: str | Path, keys: Iterable[str]) -> int:
+        """Write the entries of ``keys`` that are stored to a gzipped JSON-lines archive (one
+        ``{"key", "value"}`` per line, in key order), atomically; returns how many. An archive
+        carries expensive results (an LLM reader's answers) to another machine's store."""
+        import gzip
+
+        target = Path(file)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        found = self.get_many(sorted(set(keys)))
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+        try:
+            with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+                for key, value in found.items():
+                    gz.write((canonical_json({"key": key, "value": value}) + "\n").encode())
+            os.chmod(tmp, 0o644)  # a file to share (mkstemp makes it private)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return len(found)
+
+    def load_archive(self, file: str | Path) -> int:
+        """Put every entry of an ``export`` archive that this store lacks; returns how many
+        were new. A line that is not ``{"key": <content key>, "value": {...}}`` is refused
+        (``ValueError`` naming the file and line) before anything is written."""
+        import gzip
+
+        source = Path(file)
+        entries: list[tuple[str, dict[str, Any]]] = []
+        with gzip.open(source, "rt", encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, 1):
+                try:
+                    entry = json.loads(line)
+                    key, value = entry["key"], entry["value"]
+                    self._file(key)
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                    raise ValueError(
+                        f"{source}: line {line_no}: not a cache archive entry"
+                        f' {{"key": <hex>, "value": {{...}}}} ({exc})'
+                    ) from None
+                if not isinstance(value, dict):
+                    raise ValueError(f"{source}: line {line_no}: field 'value' is not an object")
+                entries.append((key, value))
+        new = 0
+        for key, value in entries:
+            if key not in self:
+                self.put(key, value)
+                new += 1
+        return new

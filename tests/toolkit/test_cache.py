@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -68,6 +69,35 @@ def test_items_lists_the_entries_and_skips_temp_and_foreign_files(tmp_path):
     (store.path / "zz").mkdir()
     (store.path / "zz" / "notes.json").write_text("{}")  # not named by a content key
     assert list(store.items()) == [(k, {"i": i}) for i, k in enumerate(keys)]
+
+
+def test_archive_carries_entries_to_another_store(tmp_path):
+    src = ContentStore(tmp_path / "a")
+    keys = [content_key(i=i) for i in range(3)]
+    for i, key in enumerate(keys[:2]):
+        src.put(key, {"i": i, "scores": [-0.1 * i, 1e-9]})
+    archive = tmp_path / "out" / "answers.jsonl.gz"
+    assert src.export(archive, keys) == 2  # the absent key is not written
+    assert not list(archive.parent.glob(".tmp-*"))
+    dst = ContentStore(tmp_path / "b")
+    dst.put(keys[1], {"i": 1, "scores": [-0.1, 1e-9]})
+    assert dst.load_archive(archive) == 1  # only what it lacked
+    assert dict(dst.items()) == dict(src.items())
+    assert src.export(tmp_path / "again.jsonl.gz", reversed(keys)) == 2
+    assert (tmp_path / "again.jsonl.gz").read_bytes() == archive.read_bytes()  # reproducible
+
+
+def test_archive_with_a_bad_line_is_refused_whole(tmp_path):
+    import gzip
+
+    archive = tmp_path / "bad.jsonl.gz"
+    good = json.dumps({"key": content_key(i=0), "value": {"i": 0}})
+    with gzip.open(archive, "wt") as fh:
+        fh.write(good + "\n" + '{"key": "../x", "value": {}}\n')
+    store = ContentStore(tmp_path / "c")
+    with pytest.raises(ValueError, match=r"bad.jsonl.gz: line 2"):
+        store.load_archive(archive)
+    assert len(store) == 0  # nothing half-written
 
 
 def test_fingerprints_tell_weights_apart(tmp_path):
