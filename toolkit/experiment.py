@@ -269,43 +269,35 @@ class Runner:
     # ---- verbalize and answer -------------------------------------------------------
     def verbalize(self, name: str, model: Path | None) -> list[dict[str, Any]]:
         """Verbalization rows of the episodes (content-cached under ``out/cache``)."""
-        from toolkit.pipeline import verbalize
-        from toolkit.verbalize import build_verbalizer
+        from toolkit.pipeline import verbalize_named
 
         key = f"{name}@{model}"
         if key in self._texts:
             return self._texts[key]
         assert self.tasks is not None
         ev = self.config.eval
-        verbalizer = build_verbalizer(
+        self.say(f"verbalizing {len(self.episodes)} examples with {name}")
+        rows = verbalize_named(
+            self.episodes,
+            self.tasks,
             name,
             model=str(model) if model else None,
-            domain=self.tasks.domain,
+            store=self.store,
             batch_size=ev.batch_size,
             seed=self.config.seed,
             # grammars bound their own outputs; only free text needs a budget
             max_new_tokens=ev.free_text_tokens if name in FREE_TEXT else None,
-        )
-        self.say(f"verbalizing {len(self.episodes)} examples with {name}")
-        rows = verbalize(
-            self.episodes,
-            self.tasks.catalog,
-            verbalizer,
-            store=self.store,
-            batch_size=ev.batch_size,
             progress=self.progress,
         )
         self._texts[key] = rows
         return rows
 
     def reasoner(self, name: str, model: Path | None = None) -> Any:
-        from toolkit.reasoners import build_reasoner
+        from toolkit.reasoners import build_reasoner, reader_options
 
         key = f"{name}@{model}"
         if key not in self._reasoners:
             assert self.tasks is not None
-            from toolkit.cli.evaluate import _reader_options
-
             self._reasoners[key] = build_reasoner(
                 name,
                 self.tasks.catalog,
@@ -313,7 +305,7 @@ class Runner:
                 seed=self.config.seed,
                 batch_size=self.config.eval.batch_size,
                 domain=self.tasks.domain,
-                options=_reader_options(name, self.config.eval.shifts, self.config.eval.calibrate),
+                options=reader_options(name, self.config.eval.shifts, self.config.eval.calibrate),
             )
         return self._reasoners[key]
 

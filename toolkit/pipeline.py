@@ -60,6 +60,43 @@ def verbalize(
     )
 
 
+def verbalize_named(
+    episodes: Sequence[Episode],
+    tasks: Any,
+    name: str,
+    *,
+    model: str | None = None,
+    store: Any = None,
+    cached: Sequence[dict[str, Any]] = (),
+    batch_size: int = 8,
+    seed: int = 0,
+    max_new_tokens: int | None = None,
+    progress: bool = False,
+) -> list[dict[str, Any]]:
+    """``verbalize`` with the verbalizer registered as ``name`` (weights ``model``) built for
+    the task set's domain: the one way ``vtk eval`` and ``vtk experiment`` make their rows.
+    Cached rows (a ``vtk verbalize`` file, a content store) are used where their key matches."""
+    from toolkit.verbalize import build_verbalizer
+
+    verbalizer = build_verbalizer(
+        name,
+        model=model,
+        domain=tasks.domain,
+        batch_size=batch_size,
+        seed=seed,
+        max_new_tokens=max_new_tokens,
+    )
+    return verbalize(
+        episodes,
+        tasks.catalog,
+        verbalizer,
+        store=store,
+        cached=cached,
+        batch_size=batch_size,
+        progress=progress,
+    )
+
+
 def ask(
     reasoner: Reasoner,
     episodes: Sequence[Episode],

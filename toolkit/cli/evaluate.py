@@ -59,40 +59,12 @@ def baseline_rows(
 
 
 def verbalization_rows(
-    tasks: TaskSet,
-    episodes: Sequence[Episode],
-    name: str,
-    *,
-    model: str | None = None,
-    cached: Sequence[dict[str, Any]] = (),
-    store: Any = None,
-    batch_size: int = 8,
-    seed: int = 0,
-    max_new_tokens: int | None = None,
-    progress: bool = False,
+    tasks: TaskSet, episodes: Sequence[Episode], name: str, **settings: Any
 ) -> list[dict[str, Any]]:
-    """Rows of verbalizer ``name`` for the episodes: cached rows (a ``vtk verbalize`` file,
-    a content store) whose content key matches, the others verbalized now."""
-    from toolkit.pipeline import verbalize
-    from toolkit.verbalize import build_verbalizer
+    """Rows of verbalizer ``name`` for the episodes (``toolkit.pipeline.verbalize_named``)."""
+    from toolkit.pipeline import verbalize_named
 
-    verbalizer = build_verbalizer(
-        name,
-        model=model,
-        domain=tasks.domain,
-        batch_size=batch_size,
-        seed=seed,
-        max_new_tokens=max_new_tokens,
-    )
-    return verbalize(
-        episodes,
-        tasks.catalog,
-        verbalizer,
-        store=store,
-        cached=cached,
-        batch_size=batch_size,
-        progress=progress,
-    )
+    return verbalize_named(episodes, tasks, name, **settings)
 
 
 def llm_rows(
@@ -119,7 +91,7 @@ def llm_rows(
     answering), the first-position share and the reader's position statistics; an LLM
     reader also reports its single-order Recall@1 beside the position-fair one."""
     from toolkit.pipeline import evaluate_row
-    from toolkit.reasoners import build_reasoner
+    from toolkit.reasoners import build_reasoner, reader_options
 
     settings = {"model": reasoner_model, "seed": seed, "batch_size": batch_size}
     built = {
@@ -127,7 +99,7 @@ def llm_rows(
             r,
             tasks.catalog,
             domain=tasks.domain,
-            options=_reader_options(r, shifts, calibrate),
+            options=reader_options(r, shifts, calibrate),
             **settings,
         )
         for r in reasoners
@@ -169,18 +141,6 @@ def llm_rows(
             )
             rows.append(row)
     return rows
-
-
-def _reader_options(name: str, shifts: int, calibrate: str = "none") -> dict[str, Any]:
-    """Position-fair shifts and calibration reach the readers that take them (the LLM
-    reader)."""
-    import inspect
-
-    from toolkit.reasoners import get_reasoner
-
-    params = inspect.signature(get_reasoner(name)).parameters
-    wanted = {"shifts": shifts, "calibrate": calibrate}
-    return {k: v for k, v in wanted.items() if k in params}
 
 
 TABLE_EXTRAS = {

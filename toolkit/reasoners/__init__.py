@@ -51,6 +51,16 @@ def build_reasoner(
     return cls(catalog, **{**kwargs, **(options or {})})
 
 
+def reader_options(name: str, shifts: int, calibrate: str = "none") -> dict[str, Any]:
+    """Position-fair shifts and calibration, for the readers that take them (the LLM
+    reader): the options ``build_reasoner`` passes on, the same for every command."""
+    import inspect
+
+    params = inspect.signature(get_reasoner(name)).parameters
+    wanted = {"shifts": shifts, "calibrate": calibrate}
+    return {k: v for k, v in wanted.items() if k in params}
+
+
 def answer_key(identity: dict[str, Any], reasoner: Reasoner, inp: ReasonerInput) -> str:
     """The cache key of one answer: the reader's identity and the question as it sees it."""
     from toolkit.cache import content_key
