@@ -9,8 +9,11 @@ plans, so this says what the score hides.
 
     python benchmarks/plan_agreement.py runs/ml-sft-val --student actions
 
-A cache holds one student row per verbalizer name; an experiment with several trained rows
-of the same verbalizer name mixes them, so run it on a folder with one trained row per name.
+An experiment with several trained rows of one verbalizer name (RL only, SFT only, SFT + RL)
+has one student per set of weights: each is reported on its own line, named by its weights'
+fingerprint (the ``weights`` field of its rows; the run's ``final`` adapter has the same one:
+``toolkit.verbalize.verbalizer_identity``). Rows cached before that field existed are one
+student, ``unknown``.
 """
 
 from __future__ import annotations
@@ -21,15 +24,19 @@ import sys
 from pathlib import Path
 
 
-def cached_plans(out: Path) -> dict[str, dict[str, list[str]]]:
-    """Verbalizer name -> example id -> the plan's codes, from the store ``out/cache``."""
+def cached_plans(out: Path) -> dict[str, dict[str, dict[str, list[str]]]]:
+    """Verbalizer name -> weights fingerprint -> example id -> the plan's codes, from the
+    store ``out/cache``."""
     from toolkit.cache import ContentStore
 
-    rows: dict[str, dict[str, list[str]]] = collections.defaultdict(dict)
+    rows: dict[str, dict[str, dict[str, list[str]]]] = collections.defaultdict(
+        lambda: collections.defaultdict(dict)
+    )
     for _, value in ContentStore(out / "cache").items():
         codes = (value.get("meta") or {}).get("codes")
         if value.get("grammar") and codes is not None:
-            rows[value["verbalizer"]][value["example_id"]] = codes
+            weights = value.get("weights") or "unknown"
+            rows[value["verbalizer"]][weights][value["example_id"]] = codes
     return rows
 
 
@@ -53,21 +60,28 @@ def main() -> None:
     if not (args.out / "cache").is_dir():
         sys.exit(f"error: {args.out / 'cache'}: no experiment cache here (vtk experiment --out)")
     rows = cached_plans(args.out)
-    n, confusion = agreement(rows[args.teacher], rows[args.student])
-    if not n:
+    teacher: dict[str, list[str]] = {}
+    for plans in rows.get(args.teacher, {}).values():  # rules have no weights: one group
+        teacher.update(plans)
+    students = rows.get(args.student, {})
+    compared = {w: agreement(teacher, plans) for w, plans in sorted(students.items())}
+    if not any(n for n, _ in compared.values()):
         sys.exit(
             f"error: {args.out / 'cache'}: no example has both {args.teacher} and {args.student}"
         )
-    lines = sum(confusion.values())
-    same = sum(v for (t, s), v in confusion.items() if t == s)
-    head = f"| {args.student} vs {args.teacher} | {n} plans | {lines} lines"
-    print(f"{head} | agreement {same / lines:.3f} |")
-    for t in sorted({t for t, _ in confusion}):
-        total = sum(v for (a, _), v in confusion.items() if a == t)
-        shares = ", ".join(
-            f"{s} {v / total:.2f}" for (a, s), v in sorted(confusion.items()) if a == t
-        )
-        print(f"| teacher {t} | {total} lines | {shares} |")
+    for weights, (n, confusion) in compared.items():
+        if not n:
+            continue
+        lines = sum(confusion.values())
+        same = sum(v for (t, s), v in confusion.items() if t == s)
+        head = f"| {args.student} (weights {weights}) vs {args.teacher} | {n} plans | {lines} lines"
+        print(f"{head} | agreement {same / lines:.3f} |")
+        for t in sorted({t for t, _ in confusion}):
+            total = sum(v for (a, _), v in confusion.items() if a == t)
+            shares = ", ".join(
+                f"{s} {v / total:.2f}" for (a, s), v in sorted(confusion.items()) if a == t
+            )
+            print(f"| teacher {t} | {total} lines | {shares} |")
 
 
 if __name__ == "__main__":

@@ -332,7 +332,8 @@ def verbalize_examples(
             rows = []
             for ex, v, h in zip(chunk, results, histories, strict=True):
                 row = to_row(ex.example_id, verbalizer, v, h, catalog)
-                row.update(key=keys[ex.example_id], window=max_history)
+                # the weights' fingerprint tells trained rows of one verbalizer name apart
+                row.update(key=keys[ex.example_id], window=max_history, weights=identity["weights"])
                 rows.append(row)
             if path is not None:
                 append_rows(path, rows)

@@ -16,6 +16,7 @@ KEYS = {
     "example_id",
     "key",
     "window",
+    "weights",
     "verbalizer",
     "text",
     "output",
