@@ -102,6 +102,17 @@ def read_yaml(path: str | Path, what: str = "config file") -> tuple[dict[str, An
     return data, source
 
 
+def _hint(err: dict[str, Any]) -> str:
+    """A likely cause the message alone does not say."""
+    if err.get("type") == "extra_forbidden" and err.get("input") is None and err["loc"]:
+        key = err["loc"][-1]
+        return (
+            f" (a key {key!r} with no value: a comma inside an unquoted value of a {{...}}"
+            f' mapping splits it; quote that value, e.g. "..., {key}")'
+        )
+    return ""
+
+
 def validation_error(
     exc: ValidationError, path: str | Path | None, source: str = "", overrides: list[str] = ()
 ) -> ConfigError:
@@ -115,7 +126,7 @@ def validation_error(
             where = f"override {override!r}"
         else:
             where = f"{path}:{line}" if line else f"{path or '<config>'}"
-        lines.append(f"{where}: field '{loc}': {err['msg']}")
+        lines.append(f"{where}: field '{loc}': {err['msg']}{_hint(err)}")
     return ConfigError(f"{len(lines)} problem(s) in config:\n" + "\n".join(lines))
 
 

@@ -133,3 +133,13 @@ def test_experiment_applies_key_value_overrides(vtk, tmp_path, config, monkeypat
         5,
     )
     assert (tmp_path / "run" / "vtk.log").is_file()
+
+
+def test_a_comma_in_an_unquoted_row_name_says_to_quote_it(vtk, tmp_path):
+    config = write(
+        tmp_path / "exp.yaml",
+        'name: x\nrows:\n  - {name: rewrite, ranking reward, table: "2", verbalizer: rewrite}\n',
+    )
+    result = vtk("experiment", "--config", config, "--out", tmp_path / "run")
+    assert_error(result, "rows.0.ranking reward", "quote that value", '"..., ranking reward"')
+    assert not (tmp_path / "run").exists()
