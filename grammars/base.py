@@ -23,12 +23,16 @@ ConstraintKind = Literal["json_schema", "regex", "choice", "cfg"]
 @dataclass(frozen=True)
 class Constraint:
     """What the decoder enforces. ``spec`` is the schema (JSON text), regex, Lark grammar, or
-    the JSON list of choices; ``engine`` names the Outlines backend that compiles it."""
+    the JSON list of choices; ``engine`` names the Outlines backend that compiles it.
+    ``fallback`` is a JSON Schema (text) accepting everything ``spec`` accepts, for a server
+    that takes only JSON schemas (a grammar built for llguidance, such as the rewrite's
+    distinct titles, is enforced locally; a server gets the looser schema)."""
 
     kind: ConstraintKind
     spec: str
     engine: str = "outlines_core"
     max_tokens: int = 256
+    fallback: str | None = None
 
     @property
     def key(self) -> str:

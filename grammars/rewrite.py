@@ -13,6 +13,13 @@ lazily compiling llguidance engine (nothing to compile up front; an eager engine
 spend 2–8 s per example), which also enforces ``count``'s 1..99 that outlines_core ignores.
 Keys come out in the order of the model's fields: the summary, then the items (title,
 count, signal), then the preferences.
+
+With the titles known, the constraint is a Lark grammar (``grammars.distinct_items``) in
+which each title appears at most once, in the order of ``ctx.extra["titles"]`` (the rule
+order: liked first, then most recent; the rule-based rewrite's own order): a constrained
+model can no longer fold a history into one title repeated. Its other fields are the
+schema's, through ``%json``; a server that takes JSON schemas only gets the schema
+(``Constraint.fallback``), where a repeat stays possible and validation reports it.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from grammars.base import GRAMMARS, GrammarContext
+from grammars.base import GRAMMARS, Constraint, GrammarContext, ValidationIssue
 from grammars.schema import JsonSchemaGrammar
 
 TEXT_PATTERN = r"^[ !#-\[\]-~]*$"
@@ -147,15 +154,76 @@ def rewrite_schema(
     return schema
 
 
+def rewrite_lark(titles: Sequence[str], schema: dict[str, Any]) -> str:
+    """The rewrite as a Lark grammar: ``schema``'s summary and preferences (``%json``), and
+    aggregated items whose titles are distinct and in the order of ``titles``."""
+    from grammars.distinct_items import distinct_array_lark, json_string, literal
+    from grammars.engines import get_engine
+
+    def sub(node: dict[str, Any]) -> str:  # compact, as the schema constraint writes it
+        return "%json " + json.dumps(get_engine("llguidance").prepare(node))
+
+    props = schema["properties"]
+    items = props["aggregated_items"]
+    fields = items["items"]["properties"]
+    body = " s_0_0?" if titles and items.get("maxItems", 1) else ""
+    open_, items_, prefs_ = (
+        literal(t) for t in ('{"summary":', ',"aggregated_items":[', '],"preferences":')
+    )
+    lines = [
+        f"start: {open_} summary {items_}{body} {prefs_} preferences {literal('}')}",
+        f"summary: {sub(props['summary'])}",
+        f"preferences: {sub(props['preferences'])}",
+        f"count: {sub(fields['count'])}",
+        f"signal: {sub(fields['signal'])}",
+    ]
+    head, mid, tail = literal('{"title":'), literal(',"count":'), literal(',"signal":')
+    for i, title in enumerate(titles):
+        lines.append(f"t_{i}: {literal(json_string(title))}")
+        lines.append(f"e_{i}: {head} t_{i} {mid} count {tail} signal {literal('}')}")
+    if body:
+        lines.append(distinct_array_lark(titles, items["maxItems"], lambda i: f"e_{i}"))
+    return "\n".join(lines)
+
+
 @GRAMMARS.register("rewrite")
 class RewriteGrammar(JsonSchemaGrammar):
     name = "rewrite"
-    description = "summary + aggregated items + preferences, every field bounded"
+    description = (
+        "summary + aggregated items (each of the history's titles once) + preferences,"
+        " every field bounded"
+    )
     engine: ClassVar[str] = "llguidance"
 
     def schema(self, ctx: GrammarContext | None) -> dict[str, Any]:
         extra = ctx.extra if ctx is not None else {}
         return rewrite_schema(extra.get("titles"), extra.get("aspects"))
+
+    def constraint(self, ctx: GrammarContext) -> Constraint:
+        """The schema's constraint, or with the history's titles the Lark grammar of
+        distinct titles in their order (same byte bound: it accepts a subset)."""
+        base = super().constraint(ctx)
+        titles = ctx.extra.get("titles") if ctx is not None else None
+        if not titles:
+            return base
+        lark = rewrite_lark(distinct(list(titles), TITLES_MAX), self.schema(ctx))
+        return Constraint("cfg", lark, "llguidance", base.max_tokens, fallback=base.spec)
+
+    def extra_issues(self, value: Any, ctx: GrammarContext | None) -> list[ValidationIssue]:
+        """A title named by two aggregated items (the grammar's constraint cannot write
+        one; a server's schema-only constraint or a hand-written file can)."""
+        from grammars.validation import json_path
+
+        first: dict[str, int] = {}
+        issues = []
+        for i, item in enumerate(value.get("aggregated_items") or []):
+            title = item.get("title") if isinstance(item, dict) else None
+            if title in first:
+                where = json_path(["aggregated_items", i, "title"])
+                issues.append(ValidationIssue(where, f"repeats item {first[title]}'s title"))
+            elif title is not None:
+                first[title] = i
+        return issues
 
     def parse(self, text: str, ctx: GrammarContext | None = None) -> Rewrite:
         """The output as a ``Rewrite`` (ValueError listing every issue when invalid)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -135,31 +136,97 @@ def test_rewrite_constraint_is_llguidance_compact_and_enumerates_titles():
     constraint = get_grammar("rewrite").constraint(
         ctx(extra={"titles": TITLES, "aspects": ASPECTS})
     )
-    assert constraint.kind == "json_schema" and constraint.engine == "llguidance"
-    schema = json.loads(constraint.spec)
+    assert constraint.kind == "cfg" and constraint.engine == "llguidance"
+    schema = json.loads(constraint.fallback)  # what a schema-only server gets
     assert schema["x-guidance"] == {"whitespace_flexible": False}
     item = schema["properties"]["aggregated_items"]["items"]["properties"]
     assert item["title"] == {"enum": ["Amélie", "Heat", "Kolya"]}
     assert item["count"] == {"type": "integer", "minimum": 1, "maximum": 99}
     pref = schema["properties"]["preferences"]["items"]["properties"]
     assert pref["aspect"] == {"enum": ["Comedy", "Drama"]}
-    assert constraint.spec == canonical_json(schema)
+    assert constraint.fallback == canonical_json(schema)
+    from grammars.schema import json_constraint
+
+    same = json_constraint(
+        get_grammar("rewrite").schema(ctx(extra={"titles": TITLES, "aspects": ASPECTS}))
+    )
+    assert constraint.max_tokens == same.max_tokens  # the schema's bound: the cfg is a subset
+
+
+def test_rewrite_without_titles_is_the_schema_constraint():
+    constraint = get_grammar("rewrite").constraint(ctx())
+    assert constraint.kind == "json_schema" and constraint.fallback is None
 
 
 def test_rewrite_fields_keep_their_order_in_the_spec():
     """Engines emit properties in schema order: summary first, an item's title first."""
-    schema = json.loads(get_grammar("rewrite").constraint(ctx(extra={"titles": TITLES})).spec)
+    constraint = get_grammar("rewrite").constraint(ctx(extra={"titles": TITLES}))
+    schema = json.loads(constraint.fallback)
     assert list(schema["properties"]) == ["summary", "aggregated_items", "preferences"]
     item = schema["properties"]["aggregated_items"]["items"]["properties"]
     assert list(item) == ["title", "count", "signal"]
 
 
-def test_rewrite_equal_title_sets_share_a_key():
+def test_rewrite_equal_title_sets_share_a_schema_and_title_order_makes_the_grammar():
     grammar = get_grammar("rewrite")
     a = grammar.constraint(ctx(extra={"titles": ["A", "B"], "aspects": ASPECTS}))
     b = grammar.constraint(ctx(extra={"titles": ["B", "A", "B"], "aspects": ASPECTS[::-1]}))
     c = grammar.constraint(ctx(extra={"titles": ["A", "C"], "aspects": ASPECTS}))
-    assert a.spec == b.spec and a.key == b.key and a.key != c.key
+    assert a.fallback == b.fallback and a.fallback != c.fallback
+    assert a.key != b.key  # items are written in the titles' order: B before A in b
+    assert a.key == grammar.constraint(ctx(extra={"titles": ["A", "B"], "aspects": ASPECTS})).key
+
+
+def _matches(constraint, text):
+    import llguidance
+
+    from grammars.text import _byte_tokenizer
+
+    tok = _byte_tokenizer()
+    kind = "lark" if constraint.kind == "cfg" else "json_schema"
+    matcher = llguidance.LLMatcher(tok, llguidance.grammar_from(kind, constraint.spec), log_level=0)
+    return all(matcher.consume_token(b) for b in text.encode()) and matcher.is_accepting()
+
+
+def _rewrite(*titles):
+    items = [{"title": t, "count": 2, "signal": "liked"} for t in titles]
+    prefs = [{"aspect": "Drama", "polarity": "likes"}]
+    value = {"summary": "Likes Drama", "aggregated_items": items, "preferences": prefs}
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    ("titles", "decodable", "valid"),
+    [
+        ((), True, True),
+        (("Heat", "Amélie"), True, True),
+        (("Heat", "Kolya", "Amélie"), True, True),
+        (("Kolya", "Heat"), False, True),  # valid, but the grammar writes items in order
+        (("Heat", "Heat"), False, False),  # the repeat a constrained model wrote before
+        (("Heat", "Kolya", "Heat"), False, False),
+    ],
+)
+def test_rewrite_grammar_writes_each_title_once_in_order(titles, decodable, valid):
+    grammar = get_grammar("rewrite")
+    context = ctx(extra={"titles": TITLES, "aspects": ASPECTS})
+    constraint = grammar.constraint(context)
+    text = _rewrite(*titles)
+    assert _matches(constraint, text) is decodable
+    assert (grammar.validate(text, context) == []) is valid
+    fallback = dataclasses.replace(constraint, kind="json_schema", spec=constraint.fallback)
+    assert _matches(fallback, text) is (valid or titles.count("Heat") > 1)  # schema: no check
+    if "Amélie" in titles:  # valid, but not how the decoder spells it (nor the schema's)
+        escaped = text.replace("Amélie", "Am\\u00e9lie")
+        assert grammar.validate(escaped, context) == [] and not _matches(constraint, escaped)
+
+
+def test_rewrite_repeat_is_reported_at_its_path():
+    issues = get_grammar("rewrite").validate(
+        _rewrite("Heat", "Kolya", "Heat"), ctx(extra={"titles": TITLES, "aspects": ASPECTS})
+    )
+    assert [(i.path, i.message) for i in issues] == [
+        ("$.aggregated_items[2].title", "repeats item 0's title")
+    ]
 
 
 def test_rewrite_caps_titles_keeping_the_most_recent():

@@ -96,6 +96,21 @@ def test_response_format_mode_wraps_a_choice_and_unwraps_the_answer():
         structured_body(Constraint("cfg", "start: 'a'"), "response_format")
 
 
+def test_a_grammar_with_a_schema_fallback_reaches_servers_as_that_schema():
+    """The rewrite's distinct-titles grammar is llguidance Lark (``%json`` inside); a
+    server gets the JSON Schema it falls back to, in either structured mode."""
+    from grammars import GrammarContext, get_grammar
+
+    ctx = GrammarContext(extra={"titles": ["Heat", "Kolya"], "aspects": ["Drama"]})
+    constraint = get_grammar("rewrite").constraint(ctx)
+    assert constraint.kind == "cfg"
+    fallback = json.loads(constraint.fallback)
+    vllm = structured_body(constraint, "vllm")["extra_body"]["structured_outputs"]
+    assert vllm == {"json": fallback}
+    wrapped = structured_body(constraint, "response_format")["response_format"]["json_schema"]
+    assert wrapped["schema"] == fallback
+
+
 def test_429_waits_for_retry_after_then_succeeds():
     limited = Reply(
         status=429, body={"error": {"message": "slow down"}}, headers={"retry-after": "1"}

@@ -348,3 +348,25 @@ def test_builtin_grammars_decode_and_validate(gen, name):
     for c in out[0]:
         assert c.finish_reason == "stop", c.text
         assert grammar.validate(c.text, ctx) == [], c.text
+
+
+def test_rewrite_samples_never_repeat_a_title(gen):
+    """Under the schema alone the random tiny model folds two titles into repeats; under
+    the rewrite's grammar each title is written at most once, in the listed order."""
+    import dataclasses
+
+    grammars = pytest.importorskip("grammars")
+    titles = ["Heat", "Kolya"]
+    ctx = grammars.GrammarContext(extra={"titles": titles, "aspects": ["Drama"]})
+    constraint = grammars.get_grammar("rewrite").constraint(ctx)
+    schema_only = dataclasses.replace(constraint, kind="json_schema", spec=constraint.fallback)
+
+    def item_titles(c):
+        return [i["title"] for i in json.loads(c.text)["aggregated_items"]]
+
+    params = SamplingParams(seed=1, temperature=1.5)
+    loose = [item_titles(c) for c in gen.generate(["Answer:"], schema_only, n=12, params=params)[0]]
+    assert any(len(set(t)) < len(t) for t in loose)  # the failure the grammar prevents
+    for c in gen.generate(["Answer:"], constraint, n=12, params=params)[0]:
+        got = item_titles(c)
+        assert got == [t for t in titles if t in got], c.text  # distinct, in order

@@ -81,6 +81,8 @@ def structured_body(constraint: Constraint | None, mode: StructuredMode) -> dict
     """
     if constraint is None or mode == "none":
         return {}
+    if constraint.fallback is not None:  # an llguidance-only grammar: send its JSON Schema
+        constraint = Constraint("json_schema", constraint.fallback, constraint.engine)
     if mode == "vllm":
         spec: Any = constraint.spec
         if constraint.kind in ("json_schema", "choice"):

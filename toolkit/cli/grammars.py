@@ -114,6 +114,9 @@ def show(
     if constraint.kind in ("json_schema", "choice"):
         spec = json.dumps(json.loads(spec), indent=2, ensure_ascii=False)
     click.echo(spec)
+    if constraint.fallback is not None:
+        click.echo("fallback    the JSON Schema sent to a server that takes schemas only:")
+        click.echo(json.dumps(json.loads(constraint.fallback), indent=2, ensure_ascii=False))
 
 
 @command.command("check")

@@ -137,6 +137,67 @@ class HeuristicActionsVerbalizer(Verbalizer):
 POSITIVE_SIGNAL = "liked"
 
 
+@dataclass
+class TitleStats:
+    """What the rule-based rewrite reads from a history, per title it counts."""
+
+    counts: Counter[str]
+    signal: dict[str, str]
+    last: dict[str, int]
+    liked_aspects: Counter[str]
+    disliked_aspects: Counter[str]
+
+    def ranked(self) -> list[str]:
+        """Counted titles, liked first, then most recent first (the rewrite's item order)."""
+        return sorted(self.counts, key=lambda t: (-(self.signal[t] == "liked"), -self.last[t]))
+
+
+def title_stats(
+    history: History, catalog: Catalog, rules: ActionRules = ActionRules(), *, domain: str
+) -> TitleStats:
+    """Counts, last signal and aspects of the titles the rules keep: the history's 30 most
+    recent titles (the grammar's enumeration), abandoned views skipped."""
+    from grammars.rewrite import TITLES_MAX
+    from toolkit.verbalizers.rewrite import aspects_of, history_titles
+
+    allowed = set(history_titles(history, catalog)[:TITLES_MAX])
+    stats = TitleStats(Counter(), {}, {}, Counter(), Counter())
+    for i, x in enumerate(history.interactions):
+        item = catalog.get(x.item_id)
+        if item is None:
+            continue
+        if x.duration is not None and x.duration < rules.abandoned_minutes:
+            continue
+        title = item.display_title
+        if title not in allowed:
+            continue
+        stats.counts[title] += 1
+        stats.last[title] = i
+        if x.event in POSITIVE_EVENTS:
+            stats.signal[title] = "liked"
+            stats.liked_aspects.update(aspects_of(item, domain, genres_only=True))
+        elif x.event in ("thumb_down", "dislike"):
+            stats.signal[title] = "disliked"
+            stats.disliked_aspects.update(aspects_of(item, domain, genres_only=True))
+        else:
+            stats.signal.setdefault(title, "watched")
+    return stats
+
+
+def rewrite_title_order(
+    history: History, catalog: Catalog, *, domain: str = "streaming"
+) -> list[str]:
+    """The history's 30 most recent titles in the order the rewrite grammar writes items:
+    the rules' ranking (liked first, then most recent) and after it the titles the rules
+    skip, most recent first. The rule-based rewrite's items are always a prefix of it."""
+    from grammars.rewrite import TITLES_MAX
+    from toolkit.verbalizers.rewrite import history_titles
+
+    ranked = title_stats(history, catalog, domain=domain).ranked()
+    seen = set(ranked)
+    return ranked + [t for t in history_titles(history, catalog)[:TITLES_MAX] if t not in seen]
+
+
 def heuristic_rewrite(
     history: History,
     catalog: Catalog,
@@ -147,40 +208,17 @@ def heuristic_rewrite(
     """A rule-based rewrite (as the ``rewrite`` grammar's JSON object): the most watched or
     liked titles, most recent first, and the aspects (the domain's ``aspect_fields``:
     genres, a game's franchise) of liked items as preferences."""
-    from grammars.rewrite import ASPECTS_MAX, ITEMS_MAX, PREFERENCES_MAX, SUMMARY_MAX, TITLES_MAX
-    from toolkit.verbalizers.rewrite import aspects_of, history_aspects, history_titles
+    from grammars.rewrite import ASPECTS_MAX, ITEMS_MAX, PREFERENCES_MAX, SUMMARY_MAX
+    from toolkit.verbalizers.rewrite import history_aspects
 
-    allowed_titles = set(history_titles(history, catalog)[:TITLES_MAX])
     allowed_aspects = set(history_aspects(history, catalog, domain)[:ASPECTS_MAX])
-
-    counts: Counter[str] = Counter()
-    signal: dict[str, str] = {}
-    liked_aspects: Counter[str] = Counter()
-    disliked_aspects: Counter[str] = Counter()
-    order: dict[str, int] = {}
-    for i, x in enumerate(history.interactions):
-        item = catalog.get(x.item_id)
-        if item is None:
-            continue
-        if x.duration is not None and x.duration < rules.abandoned_minutes:
-            continue
-        title = item.display_title
-        if title not in allowed_titles:
-            continue
-        counts[title] += 1
-        order[title] = i
-        if x.event in POSITIVE_EVENTS:
-            signal[title] = "liked"
-            liked_aspects.update(aspects_of(item, domain, genres_only=True))
-        elif x.event in ("thumb_down", "dislike"):
-            signal[title] = "disliked"
-            disliked_aspects.update(aspects_of(item, domain, genres_only=True))
-        else:
-            signal.setdefault(title, "watched")
-    recent = sorted(counts, key=lambda t: (-(signal[t] == "liked"), -order[t]))[:ITEMS_MAX]
-    likes = [a for a, _ in liked_aspects.most_common() if a in allowed_aspects][:3]
+    stats = title_stats(history, catalog, rules, domain=domain)
+    recent = stats.ranked()[:ITEMS_MAX]
+    likes = [a for a, _ in stats.liked_aspects.most_common() if a in allowed_aspects][:3]
     dislikes = [
-        a for a, _ in disliked_aspects.most_common() if a in allowed_aspects and a not in likes
+        a
+        for a, _ in stats.disliked_aspects.most_common()
+        if a in allowed_aspects and a not in likes
     ][:2]
     prefs = [{"aspect": a, "polarity": "likes"} for a in likes]
     prefs += [{"aspect": a, "polarity": "dislikes"} for a in dislikes]
@@ -188,7 +226,8 @@ def heuristic_rewrite(
     return {
         "summary": summary[:SUMMARY_MAX],
         "aggregated_items": [
-            {"title": t, "count": min(counts[t], 99), "signal": signal[t]} for t in recent
+            {"title": t, "count": min(stats.counts[t], 99), "signal": stats.signal[t]}
+            for t in recent
         ],
         "preferences": prefs[:PREFERENCES_MAX],
     }
@@ -212,7 +251,8 @@ class HeuristicRewriteVerbalizer(Verbalizer):
 
         domain = get_domain(self.domain)
         value = shape_for(domain.grammar("rewrite")).heuristic(history, catalog, domain)
-        return json.dumps(value, separators=(",", ":"))
+        # raw UTF-8, as the constrained decoder writes it: a warm-start target it can produce
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
     def verbalize_batch(
         self, histories: Sequence[History], catalog: Catalog

@@ -51,14 +51,17 @@ def history_aspects(history: History, catalog: Catalog, domain: str = "streaming
 
 
 def grammar_context(history: History, catalog: Catalog, domain: str) -> Any:
+    """The rewrite grammar's context: the 30 most recent titles, in the order items are
+    written (``heuristic.rewrite_title_order``), and the most frequent aspects."""
     from grammars.base import GrammarContext
-    from grammars.rewrite import ASPECTS_MAX, TITLES_MAX
+    from grammars.rewrite import ASPECTS_MAX
+    from toolkit.verbalizers.heuristic import rewrite_title_order
 
     return GrammarContext(
         n_interactions=len(history),
         domain=domain,
         extra={
-            "titles": history_titles(history, catalog)[:TITLES_MAX],
+            "titles": rewrite_title_order(history, catalog, domain=domain),
             "aspects": history_aspects(history, catalog, domain)[:ASPECTS_MAX],
         },
     )
