@@ -17,8 +17,9 @@ shifts; k = 1, 2, 5 are read from subsets of those shifts for the first-position
 The LLM rows cost ~8 s a question on 2 idle cores, more than one machine's life here, so:
 ``--shard I/N`` makes N processes (one thread each) share the work on one cache, and
 ``--archive`` carries the LLM answers between machines: the archive is loaded into the cache
-first and rewritten after every block (``ContentStore.export`` / ``load_archive``; entries
-are content-keyed, so an archive from other weights or another window is never used).
+first and rewritten after every block and by ``--report`` (``ContentStore.export`` /
+``load_archive``; entries are content-keyed, so an archive from other weights or another
+window is never used).
 ``benchmarks/archive/ml100k_test_llm_answers.jsonl.gz`` is the committed one.
 """
 
@@ -141,7 +142,8 @@ def main() -> int:
         "--archive",
         type=Path,
         help="a gzipped archive of the cached LLM answers (ContentStore.export): loaded into"
-        " --cache first, rewritten after every block, so a run continues on another machine",
+        " --cache first, rewritten after every block (and by --report), so a run continues on"
+        " another machine",
     )
     parser.add_argument(
         "--cached-only", action="store_true", help="read only cached verbalizations (no LLM)"
@@ -247,7 +249,7 @@ def main() -> int:
                     out[i] = found.get(k)
                 have = sum(a is not None for a in out)
                 log(f"{vname}+{rname}: {have}/{len(episodes)} answers ({time.time() - t0:.0f} s)")
-        if compute and args.archive is not None and archived:
+        if args.archive is not None and archived:  # after --report too: all that is cached
             log(f"{args.archive}: {store.export(args.archive, archived)} answers archived")
     if args.report is None:
         return 0
