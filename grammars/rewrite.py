@@ -18,7 +18,7 @@ With the titles known, the constraint is a Lark grammar (``grammars.distinct_ite
 which each title appears at most once, in the order of ``ctx.extra["titles"]`` (the rule
 order: liked first, then most recent; the rule-based rewrite's own order): a constrained
 model can no longer fold a history into one title repeated. Its other fields are the
-schema's, through ``%json``; a server that takes JSON schemas only gets the schema
+schema's, through ``%json``; vLLM and OpenAI-compatible servers get the schema
 (``Constraint.fallback``), where a repeat stays possible and validation reports it.
 """
 

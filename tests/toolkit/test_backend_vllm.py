@@ -34,6 +34,19 @@ def test_registered_and_says_how_to_install_when_absent():
             VLLMGenerator("embedded")
 
 
+def test_an_llguidance_only_grammar_reaches_vllm_as_its_schema():
+    """The rewrite's distinct-titles Lark grammar uses llguidance's ``%json``, which vLLM's
+    default structured-output library does not read: vLLM gets the schema fallback."""
+    pytest.importorskip("vllm", reason="vLLM is not installed here (make vllm)")
+    from grammars import GrammarContext, get_grammar
+    from toolkit.backends.vllm import structured_outputs
+
+    ctx = GrammarContext(extra={"titles": ["Heat", "Kolya"], "aspects": ["Drama"]})
+    constraint = get_grammar("rewrite").constraint(ctx)
+    params = structured_outputs(constraint)
+    assert params.json == json.loads(constraint.fallback) and params.grammar is None
+
+
 @pytest.fixture(scope="module", params=["processed_logprobs", "raw_logprobs"])
 def engine(request):
     pytest.importorskip("vllm", reason="vLLM is not installed here (make vllm)")

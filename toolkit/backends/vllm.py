@@ -49,6 +49,8 @@ def structured_outputs(constraint: Constraint | None) -> Any:
         return None
     from vllm.sampling_params import StructuredOutputsParams
 
+    if constraint.fallback is not None:  # an llguidance-only grammar: vLLM gets its schema
+        return StructuredOutputsParams(json=json.loads(constraint.fallback))
     if constraint.kind == "json_schema":
         return StructuredOutputsParams(json=json.loads(constraint.spec))
     if constraint.kind == "choice":
