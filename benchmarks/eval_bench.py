@@ -7,7 +7,8 @@
 and every reader answer is put into a content-keyed store (``toolkit.cache``) as soon as it
 exists, so the command can be killed and rerun at any point and never recomputes or reuses
 a stale entry. Without ``--report`` it computes what is missing (examples in file order);
-with ``--report`` it computes nothing new for the LLM rows and scores, per reader, the
+with ``--report`` it computes nothing new for the LLM rows (rule-based verbalizations are
+remade, they cost milliseconds) and scores, per reader, the
 examples every requested verbalizer has an answer for (it prints that n: a row is never
 claimed for more users than it has). Each verbalizer row is compared with the template
 row of the same reader and with popularity, paired over the same users (difference,
@@ -176,7 +177,10 @@ def main() -> int:
         verbalizer = build_verbalizer(
             name, domain=tasks.domain, batch_size=args.chunk, seed=args.seed, max_new_tokens=free
         )
-        if compute and not args.cached_only:
+        from toolkit.verbalizers.base import LLMVerbalizer
+
+        rules = not isinstance(verbalizer, LLMVerbalizer)  # cheap: made even for --report
+        if rules or (compute and not args.cached_only):
             vrows[name] = verbalize(
                 episodes,
                 tasks.catalog,
@@ -282,7 +286,7 @@ def _pct(m: dict[str, Any] | None) -> str:
 
 
 def _vs(c: dict[str, Any] | None) -> str:
-    if not c:
+    if not c or c.get("p_value") is None:  # no user to compare on
         return "–"
     return f"{_ci(c['diff'], True)}; {_pct(c['change'])}; p={c['p_value']:.2g}; {c['verdict']}"
 
