@@ -16,7 +16,8 @@ ratio-of-means change, exact McNemar p). The LLM reader is asked under all 10 cy
 shifts; k = 1, 2, 5 are read from subsets of those shifts for the first-position table.
 
 The LLM rows cost ~8 s a question on 2 idle cores, more than one machine's life here, so:
-``--shard I/N`` makes N processes (one thread each) share the work on one cache, and
+``--shard I/N`` makes N processes (one thread each) share the work on one cache (each
+generates the LLM verbalizations, zero-shot text, and the LLM answers of its own blocks), and
 ``--archive`` carries the LLM answers between machines: the archive is loaded into the cache
 first and rewritten after every block and by ``--report`` (``ContentStore.export`` /
 ``load_archive``; entries are content-keyed, so an archive from other weights or another
@@ -99,6 +100,19 @@ def answers_for(
     return found
 
 
+def cached_rows(store: Any, verbalizer: Any, episodes: list, catalog: Any, window: int) -> list:
+    """The stored verbalization row of each episode, None where there is none."""
+    from toolkit.verbalize import row_key, verbalizer_identity
+
+    ident = verbalizer_identity(verbalizer)
+    keys = [
+        row_key(ident, verbalizer, ep.example_id, ep.example.history, catalog, window)
+        for ep in episodes
+    ]
+    found = store.get_many(keys)
+    return [found.get(k) for k in keys]
+
+
 def to_answer(value: dict[str, Any]) -> Any:
     from toolkit.reasoners.base import Answer
 
@@ -170,7 +184,15 @@ def main() -> int:
     verbalizers = [v for v in args.verbalizers.split(",") if v]
     readers = [r for r in args.readers.split(",") if r]
     compute = args.report is None
-    vrows: dict[str, list[dict[str, Any]]] = {}
+    block = args.block if compute else len(episodes)
+    shard, shards = (int(x) for x in args.shard.split("/"))
+    if not 0 <= shard < shards:
+        parser.error(f"--shard {args.shard}: need I/N with 0 <= I < N")
+    starts = list(range(0, len(episodes), max(block, 1)))
+    if compute:
+        starts = starts[shard::shards]
+    mine = [i for lo in starts for i in range(lo, min(lo + block, len(episodes)))]
+    vrows: dict[str, list[dict[str, Any] | None]] = {}
     for name in verbalizers:
         t0 = time.time()
         free = FREE_TEXT_TOKENS if name == "zero_shot" else None
@@ -180,37 +202,24 @@ def main() -> int:
         from toolkit.verbalizers.base import LLMVerbalizer
 
         rules = not isinstance(verbalizer, LLMVerbalizer)  # cheap: made even for --report
+        rows = cached_rows(store, verbalizer, episodes, tasks.catalog, args.max_history)
         if rules or (compute and not args.cached_only):
-            vrows[name] = verbalize(
-                episodes,
+            todo = range(len(episodes)) if rules else mine  # an LLM's: this shard's examples
+            made = verbalize(
+                [episodes[i] for i in todo],
                 tasks.catalog,
                 verbalizer,
                 store=store,
                 batch_size=args.chunk,
                 progress=True,
             )
-        else:  # only what is cached; an example without its verbalization is left out
-            from toolkit.verbalize import row_key, verbalizer_identity
-
-            ident = verbalizer_identity(verbalizer)
-            keys = [
-                row_key(
-                    ident,
-                    verbalizer,
-                    ep.example_id,
-                    ep.example.history,
-                    tasks.catalog,
-                    args.max_history,
-                )
-                for ep in episodes
-            ]
-            found = store.get_many(keys)
-            vrows[name] = [found.get(k) for k in keys]
+            for i, row in zip(todo, made, strict=True):
+                rows[i] = row
+        vrows[name] = rows
         have = sum(r is not None for r in vrows[name])
         log(f"{name}: {have}/{len(episodes)} verbalizations ({time.time() - t0:.0f} s)")
 
     answers: dict[tuple[str, str], list[dict[str, Any] | None]] = {}
-    block = args.block if compute else len(episodes)
     built = {r: build_reader(r, tasks, args.shifts) for r in readers}
     idents = {r: reader_identity(r, built[r]) for r in readers}
     costly = [r for r in readers if built[r].cache_identity() is not None]  # the LLM reader
@@ -221,12 +230,6 @@ def main() -> int:
         for row, ep in zip(vrows[v], episodes, strict=True)
         if row is not None
     ]
-    shard, shards = (int(x) for x in args.shard.split("/"))
-    if not 0 <= shard < shards:
-        parser.error(f"--shard {args.shard}: need I/N with 0 <= I < N")
-    starts = list(range(0, len(episodes), max(block, 1)))
-    if compute:
-        starts = starts[shard::shards]
     for lo in starts:  # example-major: n grows for every row
         span = range(lo, min(lo + block, len(episodes)))
         for rname in readers:
