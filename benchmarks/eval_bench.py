@@ -263,6 +263,7 @@ def main() -> int:
     doc = report(
         args, tasks, episodes, verbalizers, readers, vrows, answers, score, first_position_share
     )
+    args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(doc, indent=1, default=str))
     print("\n".join(markdown(doc)))
     log(f"wrote {args.report}")
