@@ -202,7 +202,11 @@ def main() -> int:
         from toolkit.verbalizers.base import LLMVerbalizer
 
         rules = not isinstance(verbalizer, LLMVerbalizer)  # cheap: made even for --report
-        rows = cached_rows(store, verbalizer, episodes, tasks.catalog, args.max_history)
+        rows: list[dict[str, Any] | None] = (
+            [None] * len(episodes)  # all made below (the store is read there)
+            if rules
+            else cached_rows(store, verbalizer, episodes, tasks.catalog, args.max_history)
+        )
         if rules or (compute and not args.cached_only):
             todo = range(len(episodes)) if rules else mine  # an LLM's: this shard's examples
             made = verbalize(
@@ -221,8 +225,9 @@ def main() -> int:
 
     answers: dict[tuple[str, str], list[dict[str, Any] | None]] = {}
     built = {r: build_reader(r, tasks, args.shifts) for r in readers}
-    idents = {r: reader_identity(r, built[r]) for r in readers}
-    costly = [r for r in readers if built[r].cache_identity() is not None]  # the LLM reader
+    native = {r: built[r].cache_identity() for r in readers}  # the LLM's: a weights hash
+    idents = {r: native[r] or reader_identity(r, built[r]) for r in readers}
+    costly = [r for r in readers if native[r] is not None]  # the LLM reader
     archived = [  # the answer keys of every example of the costly readers, for the archive
         answer_key(idents[r], built[r], question(row, ep))
         for r in costly
