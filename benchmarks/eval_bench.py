@@ -17,11 +17,15 @@ shifts; k = 1, 2, 5 are read from subsets of those shifts for the first-position
 
 The LLM rows cost ~8 s a question on 2 idle cores, more than one machine's life here, so:
 ``--shard I/N`` makes N processes (one thread each) share the work on one cache (each
-generates the LLM verbalizations, zero-shot text, and the LLM answers of its own blocks), and
-``--archive`` carries the LLM answers between machines: the archive is loaded into the cache
-first and rewritten after every block and by ``--report`` (``ContentStore.export`` /
-``load_archive``; entries are content-keyed, so an archive from other weights or another
-window is never used).
+generates the LLM verbalizations, zero-shot text, and the LLM answers of its own blocks,
+block by block), and ``--archive`` carries the costly results between machines: the LLM
+reader's answers, and for an LLM verbalization (zero-shot) a text-free summary of each row
+(validity, compression) with every reader's answer to it, keyed by the row's content key and
+the candidate order (the text quotes the data set, which is not ours to publish, so it is
+never archived; a machine that has the archive scores those rows without generating them
+again). The archive is loaded into the cache first and rewritten after every block and by
+``--report`` (``ContentStore.export`` / ``load_archive``; entries are content-keyed, so an
+archive from other weights, another prompt or another window is never used).
 ``benchmarks/archive/ml100k_test_llm_answers.jsonl.gz`` is the committed one.
 """
 
@@ -86,7 +90,8 @@ def answers_for(
     found = store.get_many(keys)
     if not compute:
         return found
-    todo = [i for i, k in enumerate(keys) if k not in found]
+    # a row known only by its archived summary has no text to ask about: left unanswered
+    todo = [i for i, k in enumerate(keys) if k not in found and vrows[i]["text"] is not None]
     start = time.time()
     for done, s in enumerate(range(0, len(todo), chunk)):
         idx = todo[s : s + chunk]
@@ -100,8 +105,12 @@ def answers_for(
     return found
 
 
-def cached_rows(store: Any, verbalizer: Any, episodes: list, catalog: Any, window: int) -> list:
-    """The stored verbalization row of each episode, None where there is none."""
+def cached_rows(
+    store: Any, verbalizer: Any, episodes: list, catalog: Any, window: int
+) -> tuple[list[str], list]:
+    """The row key of each episode and its stored verbalization row (None where there is
+    none); where only the row's text-free summary is stored (an archive from another
+    machine), that summary with ``text`` None."""
     from toolkit.verbalize import row_key, verbalizer_identity
 
     ident = verbalizer_identity(verbalizer)
@@ -110,7 +119,35 @@ def cached_rows(store: Any, verbalizer: Any, episodes: list, catalog: Any, windo
         for ep in episodes
     ]
     found = store.get_many(keys)
-    return [found.get(k) for k in keys]
+    summaries = store.get_many(summary_key(k) for k in keys)
+    rows = []
+    for k in keys:
+        row = found.get(k)
+        if row is None and summary_key(k) in summaries:
+            row = {**summaries[summary_key(k)], "text": None}
+        rows.append(row)
+    return keys, rows
+
+
+SUMMARY_FIELDS = ("valid", "compression")
+
+
+def summary_key(row_key: str) -> str:
+    """Where the text-free summary of an LLM verbalization (what a report reads of it: its
+    validity and compression) is stored. The text itself is not archived: it quotes the data
+    set (titles, ratings), which is not ours to publish."""
+    from toolkit.cache import content_key
+
+    return content_key(kind="row-summary", row=row_key)
+
+
+def row_answer_key(reader: dict[str, Any], row_key: str, order: Any) -> str:
+    """The key of a reader's answer to an LLM verbalization, by the row's content key and the
+    episode's candidate order rather than by its text, so the answer outlives the text: the
+    row key covers the example, window, weights, prompt, grammar and decoding."""
+    from toolkit.cache import content_key
+
+    return content_key(kind="row-answer", reader=reader, row=row_key, order=list(order))
 
 
 def to_answer(value: dict[str, Any]) -> Any:
@@ -191,8 +228,13 @@ def main() -> int:
     starts = list(range(0, len(episodes), max(block, 1)))
     if compute:
         starts = starts[shard::shards]
-    mine = [i for lo in starts for i in range(lo, min(lo + block, len(episodes)))]
+    built = {r: build_reader(r, tasks, args.shifts) for r in readers}
+    native = {r: built[r].cache_identity() for r in readers}  # the LLM's: a weights hash
+    idents = {r: native[r] or reader_identity(r, built[r]) for r in readers}
+    costly = [r for r in readers if native[r] is not None]  # the LLM reader
     vrows: dict[str, list[dict[str, Any] | None]] = {}
+    rkeys: dict[str, list[str]] = {}  # the LLM verbalizers' row keys
+    llms: dict[str, Any] = {}  # the LLM verbalizers: their rows are made block by block
     for name in verbalizers:
         t0 = time.time()
         free = FREE_TEXT_TOKENS if name == "zero_shot" else None
@@ -202,49 +244,83 @@ def main() -> int:
         from toolkit.verbalizers.base import LLMVerbalizer
 
         rules = not isinstance(verbalizer, LLMVerbalizer)  # cheap: made even for --report
-        rows: list[dict[str, Any] | None] = (
-            [None] * len(episodes)  # all made below (the store is read there)
-            if rules
-            else cached_rows(store, verbalizer, episodes, tasks.catalog, args.max_history)
-        )
-        if rules or (compute and not args.cached_only):
-            todo = range(len(episodes)) if rules else mine  # an LLM's: this shard's examples
-            made = verbalize(
-                [episodes[i] for i in todo],
+        rows: list[dict[str, Any] | None] = [None] * len(episodes)  # rules: all made below
+        if not rules:
+            rkeys[name], rows = cached_rows(
+                store, verbalizer, episodes, tasks.catalog, args.max_history
+            )
+            for i, row in enumerate(rows):  # a summary whose answers are not all kept: remade
+                if row is not None and row["text"] is None and compute:
+                    keys = [
+                        row_answer_key(idents[r], rkeys[name][i], episodes[i].order)
+                        for r in readers
+                    ]
+                    if len(store.get_many(keys)) < len(keys):
+                        rows[i] = None
+        if rules:
+            rows = verbalize(
+                episodes,
                 tasks.catalog,
                 verbalizer,
                 store=store,
                 batch_size=args.chunk,
                 progress=True,
             )
-            for i, row in zip(todo, made, strict=True):
-                rows[i] = row
+        else:
+            llms[name] = verbalizer
         vrows[name] = rows
         have = sum(r is not None for r in vrows[name])
         log(f"{name}: {have}/{len(episodes)} verbalizations ({time.time() - t0:.0f} s)")
 
-    answers: dict[tuple[str, str], list[dict[str, Any] | None]] = {}
-    built = {r: build_reader(r, tasks, args.shifts) for r in readers}
-    native = {r: built[r].cache_identity() for r in readers}  # the LLM's: a weights hash
-    idents = {r: native[r] or reader_identity(r, built[r]) for r in readers}
-    costly = [r for r in readers if native[r] is not None]  # the LLM reader
-    archived = [  # the answer keys of every example of the costly readers, for the archive
-        answer_key(idents[r], built[r], question(row, ep))
-        for r in costly
+    def make_rows(name: str, span: range) -> None:
+        """The LLM verbalizer's missing rows of a block (generated and stored, with the
+        text-free summary that outlives them on another machine)."""
+        rows = vrows[name]
+        todo = [i for i in span if rows[i] is None]
+        if not todo or not compute or args.cached_only:
+            return
+        t0 = time.time()
+        made = verbalize(
+            [episodes[i] for i in todo],
+            tasks.catalog,
+            llms[name],
+            store=store,
+            batch_size=args.chunk,
+        )
+        for i, row in zip(todo, made, strict=True):
+            rows[i] = row
+        for i in span:
+            if rows[i] is not None and rows[i]["text"] is not None:
+                key = summary_key(rkeys[name][i])
+                if store.get(key) is None:
+                    store.put(key, {f: rows[i].get(f) for f in SUMMARY_FIELDS})
+        have = sum(r is not None for r in rows)
+        log(f"{name}: {have}/{len(episodes)} verbalizations ({time.time() - t0:.0f} s)")
+
+    def key_of(rname: str, vname: str, i: int) -> str:
+        if vname in rkeys:  # an LLM verbalization: by its row key (its text is not archived)
+            return row_answer_key(idents[rname], rkeys[vname][i], episodes[i].order)
+        return answer_key(idents[rname], built[rname], question(vrows[vname][i], episodes[i]))
+
+    archived = [  # what the archive carries: the costly readers' answers to every row, and
+        # for LLM verbalizations their summaries and every reader's answers
+        key_of(r, v, i)
         for v in verbalizers
-        for row, ep in zip(vrows[v], episodes, strict=True)
-        if row is not None
-    ]
+        for r in readers
+        if r in costly or v in rkeys
+        for i in range(len(episodes))
+        if v in rkeys or vrows[v][i] is not None
+    ] + [summary_key(k) for v in rkeys for k in rkeys[v]]
+    answers: dict[tuple[str, str], list[dict[str, Any] | None]] = {}
     for lo in starts:  # example-major: n grows for every row
         span = range(lo, min(lo + block, len(episodes)))
+        for name in llms:
+            make_rows(name, span)
         for rname in readers:
             for vname in verbalizers:
                 rows = vrows[vname]
                 ok = [i for i in span if rows[i] is not None]
-                keys = [
-                    answer_key(idents[rname], built[rname], question(rows[i], episodes[i]))
-                    for i in ok
-                ]
+                keys = [key_of(rname, vname, i) for i in ok]
                 t0 = time.time()
                 found = answers_for(
                     store,
@@ -262,7 +338,7 @@ def main() -> int:
                 have = sum(a is not None for a in out)
                 log(f"{vname}+{rname}: {have}/{len(episodes)} answers ({time.time() - t0:.0f} s)")
         if args.archive is not None and archived:  # after --report too: all that is cached
-            log(f"{args.archive}: {store.export(args.archive, archived)} answers archived")
+            log(f"{args.archive}: {store.export(args.archive, archived)} entries archived")
     if args.report is None:
         return 0
     doc = report(
