@@ -132,6 +132,20 @@ def cached_rows(
 SUMMARY_FIELDS = ("valid", "compression")
 
 
+def rewrite_archive(store: Any, archive: Path, keys: list[str]) -> int:
+    """Rewrite ``archive`` with the stored entries of ``keys`` and every entry it holds
+    already (read back into the store first): a run that asks for fewer rows, or a second
+    process on another cache, never shrinks it. Returns the number of entries written."""
+    import gzip
+
+    held: list[str] = []
+    if archive.exists():
+        store.load_archive(archive)
+        with gzip.open(archive, "rt", encoding="utf-8") as fh:
+            held = [json.loads(line)["key"] for line in fh]
+    return store.export(archive, [*held, *keys])
+
+
 def summary_key(row_key: str) -> str:
     """Where the text-free summary of an LLM verbalization (what a report reads of it: its
     validity and compression) is stored. The text itself is not archived: it quotes the data
@@ -325,7 +339,7 @@ def main() -> int:
                 found = answers_for(
                     store,
                     keys,
-                    compute,
+                    compute or rname not in costly,  # cheap readers: even for --report
                     built[rname],
                     [episodes[i] for i in ok],
                     [rows[i] for i in ok],
@@ -338,7 +352,7 @@ def main() -> int:
                 have = sum(a is not None for a in out)
                 log(f"{vname}+{rname}: {have}/{len(episodes)} answers ({time.time() - t0:.0f} s)")
         if args.archive is not None and archived:  # after --report too: all that is cached
-            log(f"{args.archive}: {store.export(args.archive, archived)} entries archived")
+            log(f"{args.archive}: {rewrite_archive(store, args.archive, archived)} entries")
     if args.report is None:
         return 0
     doc = report(

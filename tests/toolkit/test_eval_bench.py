@@ -85,3 +85,30 @@ def test_zero_shot_rows_score_the_same_from_the_archive_alone(tmp_path):
     assert first["zero_shot+bm25"]["n"] == again["zero_shot+bm25"]["n"] == 2
     assert first["zero_shot+bm25"]["recall@1"] == again["zero_shot+bm25"]["recall@1"]
     assert first["zero_shot+bm25"]["compression"] == again["zero_shot+bm25"]["compression"]
+    # a report straight from the archive on a third machine: the cheap readers read the
+    # rule-based rows there and then
+    run(*common, "--cache", tmp_path / "c3", "--report", tmp_path / "r3.json")
+    third = rows_by_name(tmp_path / "r3.json")
+    for name in ("template+bm25", "zero_shot+bm25"):
+        assert third[name]["n"] == 2
+        assert third[name]["recall@1"] == first[name]["recall@1"]
+
+
+def test_rewriting_the_archive_never_drops_what_it_holds(tmp_path):
+    from toolkit.cache import content_key
+
+    def entries(archive):
+        with gzip.open(archive, "rt") as fh:
+            return {json.loads(line)["key"] for line in fh}
+
+    a, b, c = (content_key(n=n) for n in "abc")
+    one, other = ContentStore(tmp_path / "one"), ContentStore(tmp_path / "other")
+    one.put(a, {"v": 1})
+    one.put(b, {"v": 2})
+    other.put(c, {"v": 3})
+    archive = tmp_path / "archive.jsonl.gz"
+    assert eval_bench.rewrite_archive(one, archive, [a]) == 1
+    assert eval_bench.rewrite_archive(one, archive, [b]) == 2  # a run asking for fewer rows
+    assert eval_bench.rewrite_archive(other, archive, [c]) == 3  # a process on another cache
+    assert entries(archive) == {a, b, c}
+    assert other.get(a) == {"v": 1}  # read back into the store that rewrote it
