@@ -258,19 +258,7 @@ def main() -> int:
         from toolkit.verbalizers.base import LLMVerbalizer
 
         rules = not isinstance(verbalizer, LLMVerbalizer)  # cheap: made even for --report
-        rows: list[dict[str, Any] | None] = [None] * len(episodes)  # rules: all made below
-        if not rules:
-            rkeys[name], rows = cached_rows(
-                store, verbalizer, episodes, tasks.catalog, args.max_history
-            )
-            for i, row in enumerate(rows):  # a summary whose answers are not all kept: remade
-                if row is not None and row["text"] is None and compute:
-                    keys = [
-                        row_answer_key(idents[r], rkeys[name][i], episodes[i].order)
-                        for r in readers
-                    ]
-                    if len(store.get_many(keys)) < len(keys):
-                        rows[i] = None
+        rows: list[dict[str, Any] | None]
         if rules:
             rows = verbalize(
                 episodes,
@@ -280,8 +268,19 @@ def main() -> int:
                 batch_size=args.chunk,
                 progress=True,
             )
-        else:
+        else:  # what is stored now; the rest is made block by block (``make_rows``)
             llms[name] = verbalizer
+            rkeys[name], rows = cached_rows(
+                store, verbalizer, episodes, tasks.catalog, args.max_history
+            )
+            for i, row in enumerate(rows if compute else []):
+                if row is not None and row["text"] is None:  # a summary missing an answer:
+                    keys = [  # the row is made again
+                        row_answer_key(idents[r], rkeys[name][i], episodes[i].order)
+                        for r in readers
+                    ]
+                    if len(store.get_many(keys)) < len(keys):
+                        rows[i] = None
         vrows[name] = rows
         have = sum(r is not None for r in vrows[name])
         log(f"{name}: {have}/{len(episodes)} verbalizations ({time.time() - t0:.0f} s)")
