@@ -136,14 +136,7 @@ def rewrite_archive(store: Any, archive: Path, keys: list[str]) -> int:
     """Rewrite ``archive`` with the stored entries of ``keys`` and every entry it holds
     already (read back into the store first): a run that asks for fewer rows, or a second
     process on another cache, never shrinks it. Returns the number of entries written."""
-    import gzip
-
-    held: list[str] = []
-    if archive.exists():
-        store.load_archive(archive)
-        with gzip.open(archive, "rt", encoding="utf-8") as fh:
-            held = [json.loads(line)["key"] for line in fh]
-    return store.export(archive, [*held, *keys])
+    return store.export(archive, keys, merge=True)
 
 
 def summary_key(row_key: str) -> str:

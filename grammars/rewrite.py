@@ -202,11 +202,12 @@ class RewriteGrammar(JsonSchemaGrammar):
     def constraint(self, ctx: GrammarContext) -> Constraint:
         """The schema's constraint, or with the history's titles the Lark grammar of
         distinct titles in their order (same byte bound: it accepts a subset)."""
-        base = super().constraint(ctx)
+        schema = self.schema(ctx)  # built once: it bounds both constraints
+        base = self.schema_constraint(schema)
         titles = ctx.extra.get("titles") if ctx is not None else None
         if not titles:
             return base
-        lark = rewrite_lark(distinct(list(titles), TITLES_MAX), self.schema(ctx))
+        lark = rewrite_lark(distinct(list(titles), TITLES_MAX), schema)
         return Constraint("cfg", lark, "llguidance", base.max_tokens, fallback=base.spec)
 
     def extra_issues(self, value: Any, ctx: GrammarContext | None) -> list[ValidationIssue]:

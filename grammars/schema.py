@@ -63,8 +63,12 @@ class JsonSchemaGrammar(Grammar):
         """The JSON Schema an output must satisfy for this example."""
 
     def constraint(self, ctx: GrammarContext) -> Constraint:
+        return self.schema_constraint(self.schema(ctx))
+
+    def schema_constraint(self, schema: dict[str, Any]) -> Constraint:
+        """The constraint of one of this grammar's schemas (its engine, budget and name)."""
         return json_constraint(
-            self.schema(ctx), self.engine, self.max_tokens, source=f"grammar {self.name!r}"
+            schema, self.engine, self.max_tokens, source=f"grammar {self.name!r}"
         )
 
     def validate(self, text: str, ctx: GrammarContext | None = None) -> list[ValidationIssue]:

@@ -157,15 +157,25 @@ class ContentStore:
     def __len__(self) -> int:
         return len(self._files())
 
-    def export(self, file: str | Path, keys: Iterable[str]) -> int:
+    def export(self, file: str | Path, keys: Iterable[str], *, merge: bool = False) -> int:
         """Write the entries of ``keys`` that are stored to a gzipped JSON-lines archive (one
         ``{"key", "value"}`` per line, in key order), atomically; returns how many. An archive
-        carries expensive results (an LLM reader's answers) to another machine's store."""
+        carries expensive results (an LLM reader's answers) to another machine's store.
+
+        ``merge``: an archive already at ``file`` is read first (its entries this store lacks
+        are put, as ``load_archive`` does) and every entry it holds is written again, so the
+        archive only grows: a run that asks for fewer keys, or a process on another store,
+        never shrinks it."""
         import gzip
 
         target = Path(file)
         target.parent.mkdir(parents=True, exist_ok=True)
-        found = self.get_many(sorted(set(keys)))
+        keys = set(keys)
+        if merge and target.exists():
+            held = self._read_archive(target)
+            self._put_missing(held)
+            keys.update(key for key, _ in held)
+        found = self.get_many(sorted(keys))
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
         try:
             with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
@@ -182,9 +192,12 @@ class ContentStore:
         """Put every entry of an ``export`` archive that this store lacks; returns how many
         were new. A line that is not ``{"key": <content key>, "value": {...}}`` is refused
         (``ValueError`` naming the file and line) before anything is written."""
+        return self._put_missing(self._read_archive(Path(file)))
+
+    def _read_archive(self, source: Path) -> list[tuple[str, dict[str, Any]]]:
+        """The entries of an ``export`` archive, every line checked (see ``load_archive``)."""
         import gzip
 
-        source = Path(file)
         entries: list[tuple[str, dict[str, Any]]] = []
         with gzip.open(source, "rt", encoding="utf-8") as fh:
             for line_no, line in enumerate(fh, 1):
@@ -200,6 +213,9 @@ class ContentStore:
                 if not isinstance(value, dict):
                     raise ValueError(f"{source}: line {line_no}: field 'value' is not an object")
                 entries.append((key, value))
+        return entries
+
+    def _put_missing(self, entries: list[tuple[str, dict[str, Any]]]) -> int:
         new = 0
         for key, value in entries:
             if key not in self:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -85,6 +86,27 @@ def test_archive_carries_entries_to_another_store(tmp_path):
     assert dict(dst.items()) == dict(src.items())
     assert src.export(tmp_path / "again.jsonl.gz", reversed(keys)) == 2
     assert (tmp_path / "again.jsonl.gz").read_bytes() == archive.read_bytes()  # reproducible
+
+
+def test_merged_export_keeps_what_the_archive_holds(tmp_path):
+    a, b = ContentStore(tmp_path / "a"), ContentStore(tmp_path / "b")
+    keys = [content_key(i=i) for i in range(3)]
+    a.put(keys[0], {"i": 0})
+    b.put(keys[1], {"i": 1})
+    b.put(keys[2], {"i": 2})
+    archive = tmp_path / "answers.jsonl.gz"
+    assert a.export(archive, keys[:1], merge=True) == 1  # no archive yet: a plain export
+    assert b.export(archive, keys[2:], merge=True) == 2  # keeps a's entry, adds keys[2]
+    assert b.get(keys[0]) == {"i": 0}  # read into the store on the way
+    assert a.export(archive, [], merge=True) == 2  # asking for nothing shrinks nothing
+    assert a.get(keys[2]) == {"i": 2}
+    assert a.export(archive, []) == 0  # without merge the archive is what was asked for
+    with gzip.open(archive, "wb") as fh:
+        fh.write(b'{"key": "../x", "value": {}}\n')
+    with pytest.raises(ValueError, match=r"answers.jsonl.gz: line 1"):
+        a.export(archive, keys, merge=True)  # a bad archive is refused, not overwritten
+    with gzip.open(archive) as fh:
+        assert fh.read() == b'{"key": "../x", "value": {}}\n'
 
 
 def test_archive_with_a_bad_line_is_refused_whole(tmp_path):
