@@ -12,7 +12,8 @@ remade, they cost milliseconds) and scores, per reader, the
 examples every requested verbalizer has an answer for (it prints that n: a row is never
 claimed for more users than it has). Each verbalizer row is compared with the template
 row of the same reader and with popularity, paired over the same users (difference,
-ratio-of-means change, exact McNemar p). The LLM reader is asked under all 10 cyclic
+ratio-of-means change, paired p: exact McNemar on 0/1 hits, a sign-flip test on
+BM25's tie credits). The LLM reader is asked under all 10 cyclic
 shifts; k = 1, 2, 5 are read from subsets of those shifts for the first-position table.
 
 The LLM rows cost ~8 s a question on 2 idle cores, more than one machine's life here, so:
@@ -385,7 +386,7 @@ def _vs(c: dict[str, Any] | None) -> str:
 def markdown(doc: dict[str, Any]) -> list[str]:
     """The RESULTS.md tables of a report."""
     lines = [
-        "| row | reader | n | Recall@1 [95% CI] | vs template, same reader: Δ; change; McNemar p;"
+        "| row | reader | n | Recall@1 [95% CI] | vs template, same reader: Δ; change; paired p;"
         " verdict | vs popularity: Δ; change; p; verdict | compression |",
         "|---|---|---|---|---|---|---|",
     ]

@@ -342,8 +342,9 @@ def compare(
 ) -> str:
     """Compare every row with the ``baseline`` row on ``metric``, paired on the examples
     both answered (``toolkit.stats.paired_comparison``: difference, ratio-of-means change,
-    exact McNemar p, verdict); store it in ``row.comparisons`` and the change as the metric
-    ``change/<metric>``; return that metric's name."""
+    paired p (McNemar, or sign-flip on tie credits), verdict); store it in
+    ``row.comparisons`` and the change as the metric ``change/<metric>``; return that
+    metric's name."""
     from toolkit.stats import paired_comparison
 
     base = per_example(find_row(rows, baseline).outcomes, metric)
@@ -425,7 +426,7 @@ def print_table(
         if any(change not in r.metrics for r in rows):
             compare(rows, baseline, metric, n_boot=n_boot, seed=seed)
         label = dict(_COLUMNS).get(metric, metric)
-        table.add_column(f"{label} vs {baseline}: Δ, change, McNemar p", justify="right")
+        table.add_column(f"{label} vs {baseline}: Δ, change, paired p", justify="right")
     extras = list(dict.fromkeys(k for r in rows for k in r.extras))
     for key in extras:
         table.add_column(key, justify="right")

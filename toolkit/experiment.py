@@ -411,7 +411,8 @@ def run_experiment(
                 "95% bootstrap intervals over examples.",
                 "Relative change (ratio of means) compares Recall@1 on discovery targets with "
                 "the template verbalizer read by the same (untrained) reader, paired by example "
-                "(paired bootstrap, exact McNemar p); a change over a baseline of 0 is undefined.",
+                "(paired bootstrap; exact McNemar p on 0/1 hits, a paired sign-flip test where a "
+                "reader credits ties); a change over a baseline of 0 is undefined.",
                 "LLM readers are position-fair: label log-probs averaged over "
                 f"{config.eval.shifts} cyclic shifts of each example's candidate order"
                 + (

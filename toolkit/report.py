@@ -126,7 +126,7 @@ _PAIRED = {"beats": "beat", "worse": "worse", "no difference": "indistinguishabl
 
 def row_verdict(row: dict[str, Any]) -> str:
     """A row's verdict against its baseline: from its paired comparison (difference interval
-    and exact McNemar p) when it has one, else from the change's interval.
+    and paired p) when it has one, else from the change's interval.
 
     >>> row_verdict({"comparison": {"verdict": "beats"}, "change": None})
     'beat'
@@ -138,7 +138,7 @@ def row_verdict(row: dict[str, Any]) -> str:
 
 
 def fmt_change(row: dict[str, Any]) -> str:
-    """The relative change with its interval and McNemar p; "undefined" over a 0 baseline.
+    """The relative change with its interval and paired p; "undefined" over a 0 baseline.
 
     >>> fmt_change({"comparison": {"change_defined": False}, "change": {"value": None}})
     'undefined (baseline 0)'
@@ -233,7 +233,7 @@ def _tables(rows: list[dict[str, Any]]) -> list[str]:
 def _honesty(rows: list[dict[str, Any]]) -> list[str]:
     out = ["## Honesty", ""]
     phrases = {
-        "beat": "**beat** {b} (paired difference interval above 0 and McNemar p < 0.05)",
+        "beat": "**beat** {b} (paired difference interval above 0 and paired p < 0.05)",
         "indistinguishable": "is **indistinguishable** from {b} (no paired test rejects 0)",
         "worse": "was **worse** than {b} (paired difference interval below 0, p < 0.05)",
         "untested": "has **no interval** against {b}, so no claim is made",
@@ -257,7 +257,7 @@ def _honesty(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _comparisons(rows: list[dict[str, Any]]) -> list[str]:
-    """The rows' ``compare_to`` cells: paired difference, relative change, McNemar p."""
+    """The rows' ``compare_to`` cells: paired difference, relative change, paired p."""
     body = []
     for row in rows:
         for c in row.get("comparisons") or []:
@@ -279,7 +279,7 @@ def _comparisons(rows: list[dict[str, Any]]) -> list[str]:
             )
     if not body:
         return []
-    header = ("Row", "Against", "n", "Difference [95% CI]", "Change", "McNemar p", "Verdict")
+    header = ("Row", "Against", "n", "Difference [95% CI]", "Change", "Paired p", "Verdict")
     return ["## Paired comparisons", "", *_table(header, body), ""]
 
 

@@ -122,6 +122,28 @@ def test_paired_comparison_verdict_and_mcnemar():
     assert same.verdict == "no difference" and same.p_value == 1.0
 
 
+def test_tie_credits_are_not_counted_as_wins():
+    """Regression: McNemar counted a user discordant whenever two per-user values differed,
+    so a row that ties all ten candidates (BM25 credits 0.1 each) "won" on every user the
+    other row missed: p = 4e-16 for a zero difference."""
+    from toolkit.stats import mcnemar_exact, paired_comparison, sign_flip_p
+
+    ties = [0.1] * 800  # a text that names no candidate: chance credit everywhere
+    hits = [1.0] * 80 + [0.0] * 720  # a row with the same mean, 0/1 hits
+    assert mcnemar_exact(ties, hits)[0] < 1e-10  # the old test's answer
+    c = paired_comparison(ties, hits, n_boot=200)
+    assert c.test == "sign-flip" and c.diff.value == pytest.approx(0.0)
+    assert c.p_value > 0.5 and c.verdict == "no difference"
+    assert c.to_json()["test"] == "sign-flip"
+    # on 0/1 hits the sign-flip test is McNemar's (by Monte Carlo), and the exact one is used
+    rng = np.random.default_rng(1)
+    b = (rng.random(400) < 0.2).astype(float)
+    a = np.where(rng.random(400) < 0.1, 1.0 - b, b)
+    c = paired_comparison(a, b, n_boot=0)
+    assert c.test == "mcnemar" and c.p_value == mcnemar_exact(a, b)[0]
+    assert sign_flip_p(a, b, n_resamples=20000) == pytest.approx(c.p_value, abs=0.02)
+
+
 def test_stale_verbalizations_of_another_model_are_not_reused(tasks_dir, tmp_path, capsys):
     """Regression: `vtk eval --verbalizations` matched rows by verbalizer *name*, so rows
     made by another model (or an older prompt) were silently scored."""

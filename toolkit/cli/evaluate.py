@@ -317,7 +317,7 @@ def command(
     out: Path | None,
 ) -> None:
     """Evaluate baselines or verbalizer + reader pairs on a task split through one pipeline
-    (same window and candidate order for every row), with paired intervals, McNemar
+    (same window and candidate order for every row), with paired intervals, paired
     p-values and verdicts against a baseline row; or diagnose an oracle (--diagnose-oracle)."""
     from toolkit.io import write_json
     from toolkit.pipeline import POLICIES
