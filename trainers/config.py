@@ -153,13 +153,16 @@ class RewardSettings(_Strict):
     """Total reward = ``alpha * correct + (1 - alpha) * r_len`` when ``length`` is on,
     else ``correct``. ``kind`` names the correctness reward in ``trainers.rewards.REWARDS``
     (or a dotted path to a user callable). ``invalid`` is the total given to an output the
-    verbalizer could not decode."""
+    verbalizer could not decode. ``line_credit`` (Stage 1, plan verbalizers): the weight of
+    each line's counterfactual credit on its code's tokens (``trainers.credit``); 0: off,
+    every token gets the sequence's advantage."""
 
     kind: str = "accuracy"
     alpha: float = Field(0.9, ge=0, le=1)
     length: bool = True
     plateau: PlateauSettings = Field(default_factory=PlateauSettings)
     invalid: float = 0.0
+    line_credit: float = Field(0.0, ge=0)
 
 
 class OracleSettings(_Strict):

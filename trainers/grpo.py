@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 SUPPORTS_KEY = "vtk_support"
 """The batch key of the packed supports ``[B, T, W]`` (int32) after ``_generate``."""
-PHASES = ("generation", "reward", "logprob", "backward", "optimizer")
+PHASES = ("generation", "reward", "credit", "logprob", "backward", "optimizer")
 
 
 class PhaseTimes:
@@ -68,7 +68,7 @@ class PhaseTimes:
         """This step's phases (``backward`` = training step minus the measured parts,
         i.e. the loss and its backward pass), then reset."""
         s = self.seconds
-        inside = sum(s.get(p, 0.0) for p in ("generation", "reward", "logprob"))
+        inside = sum(s.get(p, 0.0) for p in ("generation", "reward", "credit", "logprob"))
         out = {p: s.get(p, 0.0) for p in PHASES if p not in ("backward",)}
         out["backward"] = max(0.0, s.get("train_step", 0.0) - inside)
         out["step"] = s.get("train_step", 0.0) + s.get("optimizer", 0.0)
@@ -143,6 +143,8 @@ class VtkGRPOTrainer(GRPOTrainer):
         logprobs: str = "masked",
         shared_prompt: bool = True,
         chunk_tokens: int = 2048,
+        line_credit: Any = None,
+        credit_weight: float = 0.0,
         **kwargs: Any,
     ):
         if logprobs not in ("masked", "unmasked"):
@@ -150,6 +152,8 @@ class VtkGRPOTrainer(GRPOTrainer):
         self.logprob_mode = logprobs
         self.shared_prompt = shared_prompt
         self.chunk_tokens = chunk_tokens
+        self.line_credit = line_credit
+        self.credit_weight = credit_weight
         self.phases = PhaseTimes()
         self._support: torch.Tensor | None = None
         self._sampling_logps: torch.Tensor | None = None
@@ -194,7 +198,27 @@ class VtkGRPOTrainer(GRPOTrainer):
         output = super()._generate_and_score_completions(inputs)
         if self._support is not None:
             output[SUPPORTS_KEY] = fit_length(self._support, output["completion_ids"].size(1))
+        if self.line_credit is not None and self.credit_weight > 0:
+            with self.phases.measure("credit"):
+                self._credit_lines(inputs, output)
         return output
+
+    def _credit_lines(self, inputs: Any, output: dict[str, Any]) -> None:
+        """Per-line credit (``trainers.credit``): each plan line's code tokens get their own
+        advantage on top of the sequence's. Single process (the CPU/one-GPU case)."""
+        from trainers.credit import token_advantages
+
+        if self.accelerator.num_processes > 1:
+            raise NotImplementedError("per-line credit runs on one process")
+        ids, mask = output["completion_ids"], output["completion_mask"]
+        texts = self.processing_class.batch_decode(ids, skip_special_tokens=True)
+        credits = self.line_credit(texts, [row["example_id"] for row in inputs])
+        output["advantages"], rms = token_advantages(
+            output["advantages"], ids, mask, credits, self.processing_class, self.credit_weight
+        )
+        metrics = self._metrics[self._mode()]
+        metrics["credit/rms"].append(rms)
+        metrics["credit/lines"].append(sum(len(c) for c in credits) / max(len(credits), 1))
 
     def _calculate_rewards(self, *args: Any, **kwargs: Any) -> Any:
         with self.phases.measure("reward"):

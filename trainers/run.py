@@ -54,6 +54,9 @@ class StagePlan:
     trainer_factory: Callable[..., Any] | None = None
     """``(plan, model, tokenizer, callbacks=...) -> trainer`` for a stage that does not
     train with GRPO (Stage 2's exact objective); None: ``build_trainer``."""
+    credit: Callable[..., Any] | None = None
+    """Per-line credit (``trainers.credit.LineCredit``) for plan verbalizers, or None."""
+    credit_weight: float = 0.0
 
 
 @dataclass
@@ -185,6 +188,8 @@ def build_trainer(
             logprobs=config.logprobs,
             shared_prompt=g.shared_prompt,
             chunk_tokens=g.logprob_chunk_tokens,
+            line_credit=plan.credit,
+            credit_weight=plan.credit_weight,
             callbacks=list(callbacks),
         )
     quiet_trainer(trainer)

@@ -22,6 +22,7 @@ from toolkit.records import Catalog
 from toolkit.tasks import RerankExample, TaskSet
 from toolkit.verbalizers.base import LLMVerbalizer
 from trainers.config import OracleSettings, PolicySettings, RewardSettings, VerbalizerTrainConfig
+from trainers.credit import LineCredit
 from trainers.rewards import Combined, RewardFn, combined, get_reward, length_plateau
 from trainers.rollout import GeneratorFactory, PromptTable
 from trainers.run import StagePlan, TrainResult, train_stage
@@ -192,6 +193,7 @@ def plan_verbalizer(
         invalid=config.rewards.invalid,
         batch_size=config.oracle.batch_size,
     )
+    credit = line_credit(config, policy, reward)
     meta = {
         "verbalizer": policy.name,
         "domain": policy.domain,
@@ -199,7 +201,32 @@ def plan_verbalizer(
         "oracle": config.oracle.name,
         "tasks": str(config.data.tasks),
     }
-    return StagePlan("verbalizer", config, rows, table, reward, meta)
+    return StagePlan(
+        "verbalizer",
+        config,
+        rows,
+        table,
+        reward,
+        meta,
+        credit=credit,
+        credit_weight=config.rewards.line_credit,
+    )
+
+
+def line_credit(
+    config: VerbalizerTrainConfig, policy: LLMVerbalizer, reward: VerbalizerReward
+) -> LineCredit | None:
+    """The per-line credit of ``rewards.line_credit`` (None when it is 0); refused for a
+    policy whose output is not a plan of one code per line."""
+    if config.rewards.line_credit == 0:
+        return None
+    spans = getattr(policy, "code_spans", None)
+    if spans is None:
+        raise ConfigError(
+            f"rewards.line_credit: verbalizer {policy.name!r} does not write one code per "
+            "line; per-line credit needs a plan verbalizer (actions, numbered_actions)"
+        )
+    return LineCredit(lambda texts, ids: reward(texts, example_id=ids), spans, policy.codes())
 
 
 def train_verbalizer(

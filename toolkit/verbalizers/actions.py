@@ -12,6 +12,7 @@ that cannot run (only possible without the grammar) gives the template text with
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from toolkit.records import Catalog, History
@@ -67,6 +68,34 @@ class ActionsVerbalizer(LLMVerbalizer):
         from grammars.numbered_plan import numbered_text
 
         return numbered_text(codes) if self.numbered else array_text(codes)
+
+    def code_spans(self, output: str) -> list[tuple[int, int]] | None:
+        """Where each line's code sits in ``output`` (character spans inside its quotes,
+        line order), so a trainer can credit each decision on its own; None unless the
+        output is a plan whose codes are exactly those spans.
+
+        >>> ActionsVerbalizer(None).code_spans('["keep","drop"]')
+        [(2, 6), (9, 13)]
+        >>> NumberedActionsVerbalizer(None).code_spans('{"1":"keep","2":"drop"}')
+        [(6, 10), (17, 21)]
+        """
+        spans = [(m.start() + 1, m.end() - 1) for m in _STRING.finditer(output)]
+        if self.numbered:
+            spans = spans[1::2]  # the values; the keys are the line numbers
+        try:
+            codes = plan_codes(json.loads(output))
+        except ValueError:
+            return None
+        return spans if [output[a:b] for a, b in spans] == codes else None
+
+    def codes(self) -> tuple[str, ...]:
+        """Every code a line can take in this verbalizer's domain (sorted)."""
+        from grammars.action_plan import domain_codes
+
+        return domain_codes(self.domain)
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 @VERBALIZERS.register("numbered_actions")
