@@ -5,7 +5,10 @@ Stage 1 action verbalizer could learn can be written down and read by each reade
 everything, drop exactly the noise, enrich (genres) every line, enrich the signal and drop
 the noise, and controls that drop as many lines at random or from the signal. The table is
 the ceiling a learned plan can reach under each reader and how much of it filtering alone
-is worth. No LLM runs, so it takes a minute.
+is worth. `--line-values` adds what one keep/drop decision is worth: each line dropped
+alone from keep-everything, the change in p(target) (the `soft_accuracy` reward) split by
+noise/signal line and discovery/repeat target, which is the signal per-line credit
+(`rewards.line_credit`) can pass on. No LLM runs, so it takes a minute or two.
 
     vtk data prepare synthetic --out /tmp/syn --max-history 10 -O n_users=400 ...
     python benchmarks/oracle_ceiling.py /tmp/syn --split val --limit 200 --readers bm25,embedding
@@ -46,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=10)
     parser.add_argument("--readers", default="bm25,embedding")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--line-values", action="store_true")
     args = parser.parse_args(argv)
 
     from toolkit.models import load_tokenizer
@@ -93,7 +97,50 @@ def main(argv: list[str] | None = None) -> int:
             ]
             cells += [f"{sum(hits) / len(hits):.3f}", f"{sum(soft) / len(soft):.3f}"]
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+    if args.line_values:
+        for name, reader in readers.items():
+            _print_line_values(name, reader, policy, examples, tasks.catalog)
     return 0
+
+
+def _print_line_values(name, reader, policy, examples, catalog) -> None:
+    """Drop each line alone from keep-everything; mean change of p(target) per line kind."""
+    import statistics
+
+    from toolkit.reasoners.base import ReasonerInput
+    from trainers.rewards import target_probability
+
+    inputs, where = [], []
+    for e in examples:
+        n = len(e.history.interactions)
+        plans = [["keep"] * n] + [
+            ["keep"] * i + ["drop"] + ["keep"] * (n - i - 1) for i in range(n)
+        ]
+        base = len(inputs)
+        for plan in plans:
+            text = policy.decode(json.dumps(plan), e.history, catalog).text
+            inputs.append((ReasonerInput(text, e.candidates), e.target_index))
+        for i, x in enumerate(e.history.interactions):
+            kind = (
+                "signal" if x.attrs["signal"] else "noise",
+                "discovery" if e.discovery else "repeat",
+            )
+            where.append((base, base + 1 + i, kind))
+    answers = reader.answer_batch([i for i, _ in inputs])
+    p = [target_probability(a.scores, t) for a, (_, t) in zip(answers, inputs, strict=True)]
+    groups: dict[tuple[str, str], list[float]] = {}
+    for base, dropped, kind in where:
+        groups.setdefault(kind, []).append(p[dropped] - p[base])
+    print(f"\n{name}: p(target) change when one line is dropped from keep-everything\n")
+    print("| line | target | lines | mean change | sd | share > 0 | share < 0 |")
+    print("|---|---|---|---|---|---|---|")
+    for (line, target), d in sorted(groups.items()):
+        up, down = sum(v > 0 for v in d) / len(d), sum(v < 0 for v in d) / len(d)
+        print(
+            f"| {line} | {target} | {len(d)} | {statistics.fmean(d):+.4f} | "
+            f"{statistics.pstdev(d):.4f} | {up:.0%} | {down:.0%} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
